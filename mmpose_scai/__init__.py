@@ -1,0 +1,13 @@
+"""mmpose-scai: self-correctable and adaptable inference (SCAI) for MMPose.
+
+Importing this package first applies the environment shims of :mod:`mmpose_scai.compat`
+(they must run before ``mmpose.models`` is imported), then registers every module of the
+plugin into MMPose's registries.
+"""
+from .compat import apply_compat
+
+apply_compat()
+
+from .version import __version__  # noqa: E402
+
+__all__ = ['__version__', 'apply_compat']
