@@ -1,0 +1,10 @@
+from .losses import ChainHeatmapLoss, CorrectionLoss
+from .networks import ChainConvNet
+from .refiner import ChainInputs, ChainState, SCAIRefiner
+from .scai_estimator import SCAIOptimWrapperConstructor, SCAIPoseEstimator
+from .scai_head import SCAIHead
+
+__all__ = [
+    'ChainConvNet', 'ChainHeatmapLoss', 'CorrectionLoss', 'ChainInputs', 'ChainState',
+    'SCAIRefiner', 'SCAIHead', 'SCAIPoseEstimator', 'SCAIOptimWrapperConstructor'
+]

@@ -1,0 +1,80 @@
+"""Heatmap helpers: sub-pixel peaks, Gaussian rendering, virtual keypoints."""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+from ..chains import KeypointChains
+
+
+def heatmap_peaks(heatmaps: Tensor, radius: int = 2) -> Tuple[Tensor, Tensor]:
+    """Sub-pixel peak of each heatmap: the argmax refined by a local centroid.
+
+    Args:
+        heatmaps (Tensor[..., h, w]): Heatmaps.
+        radius (int): Half size of the centroid window around the argmax.
+
+    Returns:
+        tuple:
+        - coords (Tensor[..., 2]): (x, y) in heatmap pixels.
+        - maxvals (Tensor[...]): the heatmap maximum.
+    """
+    *lead, h, w = heatmaps.shape
+    flat = heatmaps.reshape(-1, h, w)
+    maxvals, idx = flat.reshape(flat.shape[0], -1).max(dim=1)
+    cx, cy = (idx % w).float(), torch.div(idx, w, rounding_mode='floor').float()
+    offs = torch.arange(-radius, radius + 1, device=heatmaps.device, dtype=torch.float)
+    xs = (cx[:, None] + offs).clamp(0, w - 1)
+    ys = (cy[:, None] + offs).clamp(0, h - 1)
+    win = flat[torch.arange(flat.shape[0])[:, None, None], ys.long()[:, :, None],
+               xs.long()[:, None, :]].clamp(min=0)
+    mass = win.sum((1, 2)).clamp(min=1e-12)
+    x = (win.sum(1) * xs).sum(1) / mass
+    y = (win.sum(2) * ys).sum(1) / mass
+    coords = torch.stack([x, y], dim=-1)
+    return coords.reshape(*lead, 2), maxvals.reshape(lead)
+
+
+def render_gaussians(coords: Tensor, amplitude: Tensor, size: Tuple[int, int],
+                     sigma: float) -> Tensor:
+    """Render one Gaussian per point.
+
+    Args:
+        coords (Tensor[..., 2]): (x, y) in heatmap pixels.
+        amplitude (Tensor[...]): peak value of each Gaussian.
+        size (tuple): heatmap size (w, h).
+        sigma (float): Gaussian sigma in heatmap pixels.
+
+    Returns:
+        Tensor[..., h, w]
+    """
+    w, h = size
+    xs = torch.arange(w, device=coords.device, dtype=coords.dtype)
+    ys = torch.arange(h, device=coords.device, dtype=coords.dtype)
+    gx = torch.exp(-(xs - coords[..., 0:1])**2 / (2 * sigma**2))
+    gy = torch.exp(-(ys - coords[..., 1:2])**2 / (2 * sigma**2))
+    return amplitude[..., None, None] * gy[..., :, None] * gx[..., None, :]
+
+
+def virtual_heatmaps(heatmaps: Tensor, chains: KeypointChains, sigma: float
+                     ) -> Tensor:
+    """Heatmaps of the virtual keypoints (e.g. the COCO neck) from their two sources.
+
+    The Gaussian sits at the midpoint of the two peaks, with the smaller peak value as
+    amplitude, so an uncertain shoulder makes an uncertain neck.
+
+    Args:
+        heatmaps (Tensor[B, K, h, w]): Base (or target) heatmaps.
+        chains (KeypointChains): Defines the virtual keypoints.
+        sigma (float): The codec's Gaussian sigma.
+
+    Returns:
+        Tensor[B, V, h, w]
+    """
+    b, _, h, w = heatmaps.shape
+    pairs = chains.virtual_pairs.to(heatmaps.device)
+    if pairs.numel() == 0:
+        return heatmaps.new_zeros(b, 0, h, w)
+    coords, maxvals = heatmap_peaks(heatmaps[:, pairs.reshape(-1)].reshape(b, -1, 2, h, w))
+    return render_gaussians(coords.mean(2), maxvals.min(2).values.clamp(min=0), (w, h),
+                            sigma)

@@ -1,0 +1,258 @@
+"""The SCAI refinement stage: chain heatmaps in, corrected heatmaps and E_s out.
+
+:class:`SCAIRefiner` owns the networks Φ, Γ and C and the chain bookkeeping; it knows
+nothing about MMPose data samples, so the head, the estimator and the test-time adapter
+all drive the same few verbs: :meth:`prepare`, :meth:`start`, :meth:`correct`,
+:meth:`self_error`, :meth:`refine` and :meth:`write_back`.
+"""
+from dataclasses import dataclass, replace
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmpose.registry import MODELS
+from ..chains import KeypointChains
+from .heatmaps import virtual_heatmaps
+from .losses import heatmap_distance
+
+
+@dataclass
+class ChainState:
+    """Heatmaps of the correctable slots, each Tensor[B, G, h, w]."""
+    B: Tensor
+    C: Tensor
+    D: Tensor
+
+    def where(self, mask: Tensor, other: 'ChainState') -> 'ChainState':
+        """Per chain: ``self`` where ``mask[B, G]`` else ``other``."""
+        m = mask[..., None, None]
+        return ChainState(*(torch.where(m, getattr(self, s), getattr(other, s))
+                            for s in 'BCD'))
+
+    def detach(self) -> 'ChainState':
+        return ChainState(self.B.detach(), self.C.detach(), self.D.detach())
+
+
+@dataclass
+class ChainInputs:
+    """What the frozen base gives for one batch; fixed during refinement.
+
+    Attributes:
+        anchor (Tensor[B, G, h, w]): H_A, the observed anchor heatmaps.
+        base (ChainState): the base heatmaps H_B, H_C, H_D.
+        context (dict): squeezed image context per network (``'phi'``, ``'gamma'``).
+        valid (BoolTensor[B, G]): chains that are refined (enabled, finite, anchor usable).
+    """
+    anchor: Tensor
+    base: ChainState
+    context: Dict[str, Optional[Tensor]]
+    valid: Tensor
+
+    def subset(self, index: Tensor) -> 'ChainInputs':
+        """The same inputs for the instances ``index`` only."""
+        ctx = {k: (None if v is None else v[index]) for k, v in self.context.items()}
+        base = ChainState(self.base.B[index], self.base.C[index], self.base.D[index])
+        return replace(self, anchor=self.anchor[index], base=base, context=ctx,
+                       valid=self.valid[index])
+
+
+@MODELS.register_module()
+class SCAIRefiner(BaseModule):
+    """Φ, Γ and C over keypoint chains.
+
+    Args:
+        chains (KeypointChains): The resolved chains.
+        feat_channels (int): Channels of the base feature map f (0: no context).
+        sigma (float): Gaussian sigma of the base codec (for the virtual anchor).
+        phi, gamma, corr (dict): Configs of the networks (``ChainConvNet`` by default);
+            ``in_channels``, ``num_chains`` and ``feat_channels`` are filled in.
+        correct_slots (Sequence[str]): Slots with a correction network (``'D'``, and
+            optionally ``'B'``, ``'C'``). Slot A is never corrected.
+        start (str): Start state of D: ``'phi'`` (the paper: Φ's prediction) or
+            ``'base'`` (the base model's own D).
+        error_mode (str): Distance for E_s (``'l2'`` or ``'mse'``).
+        min_anchor_score (float): An anchor whose heatmap maximum is below this is not
+            usable; its chain keeps the base prediction.
+    """
+
+    def __init__(self,
+                 chains: KeypointChains,
+                 feat_channels: int = 0,
+                 sigma: float = 2.0,
+                 phi: dict = dict(type='ChainConvNet', context_channels=8),
+                 gamma: dict = dict(type='ChainConvNet', context_channels=8),
+                 corr: dict = dict(type='ChainConvNet', dilations=(1, 2, 4, 2, 1)),
+                 correct_slots: Sequence[str] = ('D', ),
+                 start: str = 'phi',
+                 error_mode: str = 'l2',
+                 min_anchor_score: float = 0.1,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        bad = set(correct_slots) - set('BCD')
+        if bad or not correct_slots:
+            raise ValueError(f'correct_slots must be a non-empty subset of B, C, D; got '
+                             f'{tuple(correct_slots)}')
+        if start not in ('phi', 'base'):
+            raise ValueError(f'start must be "phi" or "base", got {start!r}')
+        if not 0 <= min_anchor_score < 1:
+            raise ValueError(f'min_anchor_score must be in [0, 1), got {min_anchor_score}')
+        self.chains = chains
+        self.sigma = sigma
+        self.correct_slots = tuple(s for s in 'BCD' if s in correct_slots)
+        self.start_mode = start
+        self.error_mode = error_mode
+        self.min_anchor_score = min_anchor_score
+        g = chains.num_chains
+
+        def net(cfg: dict, in_channels: int, **kw) -> nn.Module:
+            cfg = dict(cfg)
+            if not cfg.get('context_channels'):
+                cfg['context_channels'] = 0
+            elif not feat_channels:
+                cfg['context_channels'] = 0  # the base head exposes no feature map
+            return MODELS.build(dict(cfg, in_channels=in_channels, num_chains=g,
+                                     feat_channels=feat_channels, **kw))
+
+        self.phi = net(phi, 3)
+        self.gamma = net(gamma, 3)
+        self.corr = nn.ModuleDict(
+            {s: net(corr, 2, residual=True) for s in self.correct_slots})
+
+    # ----------------------------------------------------------------- inputs
+    def prepare(self, heatmaps: Tensor, feats: Optional[Tensor],
+                enabled: Optional[Tensor] = None) -> ChainInputs:
+        """Gather chain inputs from the base heatmaps (no gradient).
+
+        Args:
+            heatmaps (Tensor[B, K, h, w]): Base heatmaps (flip-averaged if flip test).
+            feats (Tensor[B, C_f, H_f, W_f] | None): Base features f.
+            enabled (BoolTensor[G] | None): Chains switched on (default: all).
+
+        Returns:
+            ChainInputs
+        """
+        with torch.no_grad():
+            hm = heatmaps.detach().float()
+            finite = torch.isfinite(hm).flatten(2).all(-1)  # [B, K]
+            hm = torch.nan_to_num(hm, nan=0., posinf=0., neginf=0.)
+            ext = self.chains.extend(hm, virtual_heatmaps(hm, self.chains, self.sigma))
+            pairs = self.chains.virtual_pairs.to(hm.device)
+            vfinite = finite[:, pairs].all(-1) if pairs.numel() else finite[:, :0]
+            slots = self.chains.gather(ext, 'ABCD')
+            chain_finite = self.chains.gather(
+                self.chains.extend(finite, vfinite), 'ABCD').all(-1)
+            anchor_ok = slots[:, :, 0].flatten(2).max(-1).values >= self.min_anchor_score
+            valid = chain_finite & anchor_ok
+            if enabled is not None:
+                valid &= enabled.to(valid.device)[None]
+            size = hm.shape[-2:]
+            ctx = dict(phi=self.phi.encode_context(feats, size),
+                       gamma=self.gamma.encode_context(feats, size))
+        return ChainInputs(anchor=slots[:, :, 0],
+                           base=ChainState(slots[:, :, 1], slots[:, :, 2], slots[:, :, 3]),
+                           context=ctx, valid=valid)
+
+    def encode_context(self, feats: Optional[Tensor], size: Sequence[int]) -> dict:
+        """Context of Φ and Γ with gradient (training)."""
+        return dict(phi=self.phi.encode_context(feats, size),
+                    gamma=self.gamma.encode_context(feats, size))
+
+    # ------------------------------------------------------------------ verbs
+    def predict_distal(self, inp: ChainInputs, anchor: Optional[Tensor] = None) -> Tensor:
+        """Φ(A, B, C) -> Ĥ_D, Tensor[B, G, h, w]."""
+        a = inp.anchor if anchor is None else anchor
+        x = torch.stack([a, inp.base.B, inp.base.C], dim=2)
+        return self.phi(x, inp.context['phi'])
+
+    def reconstruct_anchor(self, inp: ChainInputs, state: ChainState) -> Tensor:
+        """Γ(B, C, D) -> Ĥ_A, Tensor[B, G, h, w]."""
+        x = torch.stack([state.B, state.C, state.D], dim=2)
+        return self.gamma(x, inp.context['gamma'])
+
+    def self_error(self, inp: ChainInputs, state: ChainState) -> Tuple[Tensor, Tensor]:
+        """The self-referential error of a chain state.
+
+        Returns:
+            tuple: E_s (Tensor[B, G]) and the feedback map e_s = H_A − Ĥ_A
+            (Tensor[B, G, h, w]).
+        """
+        a_hat = self.reconstruct_anchor(inp, state)
+        return heatmap_distance(a_hat, inp.anchor, self.error_mode), inp.anchor - a_hat
+
+    def start(self, inp: ChainInputs) -> ChainState:
+        """The state the correction rounds start from."""
+        if self.start_mode == 'base':
+            return inp.base
+        return replace(inp.base, D=self.predict_distal(inp))
+
+    def correct(self, state: ChainState, feedback: Tensor) -> ChainState:
+        """One correction round: X <- X + C_X(X, e_s) for every corrected slot."""
+        new = {}
+        for s in 'BCD':
+            x = getattr(state, s)
+            new[s] = self.corr[s](torch.stack([x, feedback], 2)) if s in self.corr else x
+        return ChainState(**new)
+
+    def refine(self, inp: ChainInputs, rounds: int = 1, tol: float = 1e-3,
+               init: Optional[Tuple[ChainState, Tensor, Tensor]] = None
+               ) -> Tuple[ChainState, Tensor, Dict[str, Tensor]]:
+        """Iterative self-correction (spec §7) with the base as a candidate.
+
+        Per instance and chain a round is kept only where E_s falls, and the loop stops
+        where the relative change is below ``tol`` or after ``rounds`` rounds. Finally
+        the base's own chain is kept wherever its E_s is not larger.
+
+        Args:
+            inp (ChainInputs): From :meth:`prepare`.
+            rounds (int): Maximum number of correction rounds.
+            tol (float): Stop tolerance, relative to the start E_s.
+            init (tuple, optional): A start ``(state, E_s, e_s)``; default :meth:`start`.
+
+        Returns:
+            tuple: the final ChainState, its E_s (Tensor[B, G]) and statistics
+            (``E_base``, ``E_start``, ``rounds`` taken per chain, ``use_base``).
+        """
+        e_base, _ = self.self_error(inp, inp.base)
+        if init is None:
+            state = self.start(inp)
+            err, fb = self.self_error(inp, state)
+        else:
+            state, err, fb = init
+        e_start = err
+        active = inp.valid.clone()
+        taken = torch.zeros_like(err, dtype=torch.long)
+        for _ in range(rounds):
+            if not active.any():
+                break
+            cand = self.correct(state, fb)
+            c_err, c_fb = self.self_error(inp, cand)
+            better = active & (c_err < err)
+            state = cand.where(better, state)
+            fb = torch.where(better[..., None, None], c_fb, fb)
+            active = better & ((err - c_err) > tol * e_start)
+            err = torch.where(better, c_err, err)
+            taken += better.long()
+        use_base = ~inp.valid | (e_base <= err)
+        state = inp.base.where(use_base, state)
+        err = torch.where(use_base, e_base, err)
+        return state, err, dict(E_base=e_base, E_start=e_start, rounds=taken,
+                                use_base=use_base)
+
+    def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
+        """Scatter corrected slots into the K-channel heatmaps (masked chains untouched).
+
+        Args:
+            heatmaps (Tensor[B, K, h, w]): Base heatmaps.
+            state (ChainState): Corrected chain heatmaps.
+            mask (BoolTensor[B, G]): Chains to write.
+
+        Returns:
+            Tensor[B, K, h, w]
+        """
+        out = heatmaps
+        for s in self.correct_slots:
+            out = self.chains.scatter_mean(out, getattr(state, s).to(out.dtype), s, mask)
+        return out

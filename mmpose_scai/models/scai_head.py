@@ -1,0 +1,297 @@
+"""SCAIHead: wraps any MMPose heatmap head and refines its heatmaps before decoding."""
+import warnings
+from dataclasses import dataclass, replace
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.logging import MessageHub, print_log
+from mmengine.structures import PixelData
+from torch import Tensor
+
+from mmpose.datasets.datasets.utils import parse_pose_metainfo
+from mmpose.models.heads import BaseHead, HeatmapHead
+from mmpose.models.utils.tta import flip_heatmaps
+from mmpose.registry import MODELS
+from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
+                                 Predictions)
+from ..chains import KeypointChains
+from .heatmaps import virtual_heatmaps
+from .refiner import ChainInputs, ChainState, SCAIRefiner
+
+COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
+
+
+@dataclass
+class ChainTargets:
+    """Ground truth of a training batch: target heatmaps per slot and a loss mask."""
+    A: Tensor
+    B: Tensor
+    C: Tensor
+    D: Tensor
+    mask: Tensor  # BoolTensor[B, G]: all four slots labelled and the chain refinable
+
+
+@MODELS.register_module()
+class SCAIHead(BaseHead):
+    """Self-correctable and adaptable inference on top of a heatmap head.
+
+    The wrapped head (``base_head``) produces heatmaps as usual; :class:`SCAIRefiner`
+    corrects the chain heatmaps, and the wrapped head's own codec decodes the result.
+    Predictions carry ``keypoint_self_errors`` (the E_s of each keypoint's chain, mean
+    over chains for a keypoint in several, NaN for keypoints in no chain).
+
+    Args:
+        base_head (dict): Config of a :class:`HeatmapHead` (or subclass) with a decoder.
+        metainfo (dict, optional): Dataset metainfo naming the keypoints (e.g.
+            ``dict(from_file='configs/_base_/datasets/coco.py')``); default COCO.
+        chains (dict): :class:`KeypointChains` options (``layout``, ``chains``,
+            ``virtual``, ``disabled``).
+        refiner (dict): :class:`SCAIRefiner` options (networks, ``correct_slots``,
+            ``start``, ``error_mode``, ``min_anchor_score``).
+        loss (dict): Chain heatmap distance for L_Φ, L_Γ and L⁰/L¹/L².
+        loss_corr (dict): The correction loss (eq. 8).
+        init_cfg (dict, optional): Init config.
+    """
+
+    def __init__(self,
+                 base_head: ConfigType,
+                 metainfo: OptConfigType = None,
+                 chains: ConfigType = dict(layout='coco'),
+                 refiner: ConfigType = dict(),
+                 loss: ConfigType = dict(type='ChainHeatmapLoss'),
+                 loss_corr: ConfigType = dict(type='CorrectionLoss'),
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.base_head = MODELS.build(base_head)
+        if not isinstance(self.base_head, HeatmapHead):
+            raise TypeError(f'SCAIHead wraps heatmap heads (HeatmapHead and its '
+                            f'subclasses); got {type(self.base_head).__name__}.')
+        if self.base_head.decoder is None:
+            raise ValueError('The wrapped head needs a `decoder` (its codec) for SCAI to '
+                             'decode refined heatmaps.')
+        meta = parse_pose_metainfo(dict(metainfo or COCO_METAINFO))
+        names = [meta['keypoint_id2name'][i] for i in range(meta['num_keypoints'])]
+        if self.base_head.out_channels != len(names):
+            raise ValueError(f'The wrapped head predicts {self.base_head.out_channels} '
+                             f'keypoints but the metainfo names {len(names)}: {names}')
+        self.chains = KeypointChains(names, **chains)
+        final = self.base_head.final_layer
+        feat_channels = final.in_channels if isinstance(final, nn.Conv2d) else 0
+        self.refiner = SCAIRefiner(
+            self.chains, feat_channels=feat_channels,
+            sigma=float(getattr(self.base_head.decoder, 'sigma', 2.0)), **refiner)
+        self.loss_module = MODELS.build(loss)
+        self.loss_corr = MODELS.build(loss_corr)
+        self.base_head.requires_grad_(False)
+        # How often each chain's D was labelled in training; a chain never labelled is
+        # disabled at test time (e.g. the face chains on LSPET).
+        self.register_buffer('chain_labelled', torch.zeros(self.chains.num_chains))
+        self.adapter = None  # a TestTimeAdapter, set from test_cfg or by SCAITTAHook
+        self._warned_disabled = False
+        self._register_load_state_dict_pre_hook(self._remap_base_keys)
+
+    # ------------------------------------------------------------ base model
+    def train(self, mode: bool = True) -> 'SCAIHead':
+        """Keep the wrapped head in eval mode: its BN statistics never change."""
+        super().train(mode)
+        self.base_head.eval()
+        return self
+
+    def base_forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+        """The wrapped head's forward, keeping the feature map f of its final layer.
+
+        Returns:
+            tuple: heatmaps (Tensor[B, K, h, w]) and f (Tensor[B, C_f, h, w]).
+        """
+        head = self.base_head
+        with torch.no_grad():
+            f = head.conv_layers(head.deconv_layers(feats[-1]))
+            return head.final_layer(f), f
+
+    def base_heatmaps(self, feats: Features, batch_data_samples: OptSampleList,
+                      test_cfg: ConfigType) -> Tuple[Tensor, Tensor]:
+        """Base heatmaps, flip-averaged under ``flip_test``; f from the unflipped pass."""
+        if not test_cfg.get('flip_test', False):
+            return self.base_forward(feats)
+        assert isinstance(feats, list) and len(feats) == 2
+        heatmaps, f = self.base_forward(feats[0])
+        flipped = flip_heatmaps(
+            self.base_forward(feats[1])[0],
+            flip_mode=test_cfg.get('flip_mode', 'heatmap'),
+            flip_indices=batch_data_samples[0].metainfo['flip_indices'],
+            shift_heatmap=test_cfg.get('shift_heatmap', False))
+        return (heatmaps + flipped) * 0.5, f
+
+    # -------------------------------------------------------------- testing
+    def enabled_chains(self) -> Tensor:
+        """BoolTensor[G]: chains enabled by config and labelled in training."""
+        labelled = self.chain_labelled > 0
+        enabled = self.chains.enabled.to(labelled.device) & labelled
+        if not self._warned_disabled and labelled.any() and not labelled.all():
+            off = [n for n, ok in zip(self.chains.names, labelled.tolist()) if not ok]
+            warnings.warn(f'SCAI chains {off} never had a labelled distal keypoint in '
+                          'training; they pass the base prediction through.')
+            self._warned_disabled = True
+        return enabled
+
+    def refine(self, heatmaps: Tensor, f: Optional[Tensor], test_cfg: ConfigType = {}
+               ) -> Tuple[Tensor, Tensor, Dict[str, Tensor]]:
+        """Refine base heatmaps.
+
+        Args:
+            heatmaps (Tensor[B, K, h, w]): Base heatmaps.
+            f (Tensor[B, C_f, h, w] | None): Base features.
+            test_cfg (dict): ``refine`` (bool), ``rounds`` (int), ``tol`` (float).
+
+        Returns:
+            tuple: refined heatmaps (Tensor[B, K, h, w]), E_s per chain (Tensor[B, G],
+            NaN for chains not refined), statistics.
+        """
+        inp = self.refiner.prepare(heatmaps, f, self.enabled_chains())
+        if not test_cfg.get('refine', True):
+            err, _ = self.refiner.self_error(inp, inp.base)
+            return heatmaps, err.masked_fill(~inp.valid, float('nan')), {}
+        rounds, tol = test_cfg.get('rounds', 1), test_cfg.get('tol', 1e-3)
+        if self.adapter is not None:
+            state, err, stats = self.adapter.refine(self.refiner, inp, rounds, tol)
+        else:
+            with torch.no_grad():
+                state, err, stats = self.refiner.refine(inp, rounds, tol)
+        refined = self.refiner.write_back(heatmaps, state, ~stats['use_base'])
+        return refined, err.masked_fill(~inp.valid, float('nan')), stats
+
+    def forward(self, feats: Tuple[Tensor]) -> Tensor:
+        """Refined heatmaps, Tensor[B, K, h, w] (one round, no adaptation)."""
+        heatmaps, f = self.base_forward(feats)
+        with torch.no_grad():
+            return self.refine(heatmaps, f)[0]
+
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Predict keypoints from features (see :meth:`HeatmapHead.predict`).
+
+        ``test_cfg`` adds ``refine`` (default True), ``rounds`` (default 1) and ``tol``
+        (default 1e-3) to the wrapped head's options.
+        """
+        heatmaps, f = self.base_heatmaps(feats, batch_data_samples, test_cfg)
+        if heatmaps.shape[0] == 0:
+            refined, err = heatmaps, heatmaps.new_zeros(0, self.chains.num_chains)
+        else:
+            refined, err, stats = self.refine(heatmaps, f, test_cfg)
+            self._log_stats(err, stats)
+        preds = self.base_head.decode(refined)
+        kpt_err = self.chains.per_keypoint(err, torch.isfinite(err)).cpu().numpy()
+        for pred, e in zip(preds, kpt_err):
+            pred.keypoint_self_errors = e[None].astype(np.float32)
+        if test_cfg.get('output_heatmaps', False):
+            return preds, [PixelData(heatmaps=hm) for hm in refined.detach()]
+        return preds
+
+    def _log_stats(self, err: Tensor, stats: Dict[str, Tensor]) -> None:
+        hub = MessageHub.get_current_instance()
+        valid = torch.isfinite(err)
+        if valid.any():
+            hub.update_scalar('test/scai_E_s', err[valid].mean().item())
+        if 'use_base' in stats:
+            kept = (~stats['use_base'] & valid).float().sum() / valid.sum().clamp(min=1)
+            hub.update_scalar('test/scai_corrected_frac', kept.item())
+        masked = (~valid).sum().item()
+        if masked:
+            hub.update_scalar('test/scai_masked_chains', masked)
+
+    # ------------------------------------------------------------- training
+    def prepare_train(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList
+                      ) -> Tuple[ChainInputs, ChainTargets, Tensor]:
+        """Chain inputs, targets and the base feature map f of a training batch."""
+        heatmaps, f = self.base_forward(feats)
+        inp = self.refiner.prepare(heatmaps, f, self.chains.enabled)
+        gt = torch.stack([d.gt_fields.heatmaps for d in batch_data_samples]).float()
+        weights = torch.cat(
+            [d.gt_instance_labels.keypoint_weights for d in batch_data_samples]) > 0
+        chains, sigma = self.chains, self.refiner.sigma
+        ext = chains.gather(chains.extend(gt, virtual_heatmaps(gt, chains, sigma)), 'ABCD')
+        pairs = chains.virtual_pairs.to(weights.device)
+        vw = weights[:, pairs].all(-1) if pairs.numel() else weights[:, :0]
+        labelled = chains.gather(chains.extend(weights, vw), 'ABCD')
+        if self.training:
+            self.chain_labelled += labelled[:, :, 3].sum(0).to(self.chain_labelled)
+        tgt = ChainTargets(ext[:, :, 0], ext[:, :, 1], ext[:, :, 2], ext[:, :, 3],
+                           mask=labelled.all(-1) & inp.valid)
+        return inp, tgt, f
+
+    def _with_context(self, inp: ChainInputs, f: Tensor) -> ChainInputs:
+        return replace(inp, context=self.refiner.encode_context(f, inp.anchor.shape[-2:]))
+
+    def loss_phi(self, inp: ChainInputs, tgt: ChainTargets, f: Tensor
+                 ) -> Dict[str, Tensor]:
+        """L_Φ = ‖Φ(A,B,C) − D*‖ + ‖Γ(B, C, Φ(A,B,C)) − A*‖ (step Φ only)."""
+        inp = self._with_context(inp, f)
+        d_hat = self.refiner.predict_distal(inp)
+        a_hat = self.refiner.reconstruct_anchor(inp, replace(inp.base, D=d_hat))
+        dist = self.loss_module
+        return dict(loss_phi=dist(d_hat, tgt.D, tgt.mask) + dist(a_hat, tgt.A, tgt.mask))
+
+    def loss_gamma(self, inp: ChainInputs, tgt: ChainTargets, f: Tensor,
+                   state: Optional[ChainState] = None) -> Dict[str, Tensor]:
+        """L_Γ = ‖Γ(B,C,D) − A*‖ + ‖Φ(Γ(B,C,D), B, C) − D*‖ (step Γ only).
+
+        With ``state`` (corrected chains), Γ is fed the corrected B, C, D and only the
+        first term is used (Algorithm 2).
+        """
+        inp = self._with_context(inp, f)
+        dist = self.loss_module
+        if state is not None:
+            a_hat = self.refiner.reconstruct_anchor(inp, state.detach())
+            return dict(loss_gamma=dist(a_hat, tgt.A, tgt.mask))
+        a_hat = self.refiner.reconstruct_anchor(inp, inp.base)
+        d_hat = self.refiner.predict_distal(inp, anchor=a_hat)
+        return dict(loss_gamma=dist(a_hat, tgt.A, tgt.mask) + dist(d_hat, tgt.D, tgt.mask))
+
+    def loss_correction(self, inp: ChainInputs, tgt: ChainTargets, f: Tensor,
+                        rounds: int = 1) -> Tuple[Dict[str, Tensor], ChainState]:
+        """L_C (eq. 8) after ``rounds`` correction rounds, detached between rounds.
+
+        Returns:
+            tuple: the loss dict and the corrected (last round) chain state.
+        """
+        inp = self._with_context(inp, f)
+        refiner, dist = self.refiner, self.loss_module
+        with torch.no_grad():
+            start = refiner.start(inp).detach()
+        state = start
+        for _ in range(rounds):
+            with torch.no_grad():
+                _, feedback = refiner.self_error(inp, state.detach())
+            state = refiner.correct(state.detach(), feedback)
+        l0 = sum(dist(getattr(state, s), getattr(tgt, s), tgt.mask)
+                 for s in refiner.correct_slots) / len(refiner.correct_slots)
+        l1 = dist(refiner.reconstruct_anchor(inp, state), tgt.A, tgt.mask)
+        l2 = dist(refiner.reconstruct_anchor(inp, start), tgt.A, tgt.mask)
+        return self.loss_corr(l0, l1, l2), state
+
+    def loss(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> dict:
+        """All SCAI losses at once, for training with a single optimizer.
+
+        The staged schedule with one optimizer per network is
+        :class:`SCAIPoseEstimator`'s ``train_step``.
+        """
+        inp, tgt, f = self.prepare_train(feats, batch_data_samples)
+        losses = dict(self.loss_phi(inp, tgt, f))
+        losses.update(self.loss_gamma(inp, tgt, f))
+        corr, _ = self.loss_correction(inp, tgt, f)
+        losses.update(corr)
+        return losses
+
+    # ------------------------------------------------------------ checkpoints
+    def _remap_base_keys(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Load an ordinary MMPose checkpoint: ``head.X`` -> ``head.base_head.X``."""
+        own = ('base_head.', 'refiner.', 'chain_labelled')
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rest = key[len(prefix):]
+            if not rest.startswith(own):
+                state_dict[prefix + 'base_head.' + rest] = state_dict.pop(key)
