@@ -8,6 +8,8 @@ from .compat import apply_compat
 
 apply_compat()
 
+from . import datasets, models  # noqa: E402,F401  (registers SCAI modules)
+from .chains import KeypointChains  # noqa: E402
 from .version import __version__  # noqa: E402
 
-__all__ = ['__version__', 'apply_compat']
+__all__ = ['__version__', 'apply_compat', 'KeypointChains']

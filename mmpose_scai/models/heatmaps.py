@@ -7,12 +7,14 @@ from torch import Tensor
 from ..chains import KeypointChains
 
 
-def heatmap_peaks(heatmaps: Tensor, radius: int = 2) -> Tuple[Tensor, Tensor]:
-    """Sub-pixel peak of each heatmap: the argmax refined by a local centroid.
+def heatmap_peaks(heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
+    """Sub-pixel peak of each heatmap: the argmax refined by a log-parabola fit.
+
+    The fit through the log values at the argmax and its neighbours is exact for a
+    Gaussian, so rendered targets give back their keypoint.
 
     Args:
         heatmaps (Tensor[..., h, w]): Heatmaps.
-        radius (int): Half size of the centroid window around the argmax.
 
     Returns:
         tuple:
@@ -22,15 +24,19 @@ def heatmap_peaks(heatmaps: Tensor, radius: int = 2) -> Tuple[Tensor, Tensor]:
     *lead, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1, h, w)
     maxvals, idx = flat.reshape(flat.shape[0], -1).max(dim=1)
-    cx, cy = (idx % w).float(), torch.div(idx, w, rounding_mode='floor').float()
-    offs = torch.arange(-radius, radius + 1, device=heatmaps.device, dtype=torch.float)
-    xs = (cx[:, None] + offs).clamp(0, w - 1)
-    ys = (cy[:, None] + offs).clamp(0, h - 1)
-    win = flat[torch.arange(flat.shape[0])[:, None, None], ys.long()[:, :, None],
-               xs.long()[:, None, :]].clamp(min=0)
-    mass = win.sum((1, 2)).clamp(min=1e-12)
-    x = (win.sum(1) * xs).sum(1) / mass
-    y = (win.sum(2) * ys).sum(1) / mass
+    ix, iy = idx % w, torch.div(idx, w, rounding_mode='floor')
+    rows = torch.arange(flat.shape[0], device=flat.device)
+
+    def offset(at, size, pick):
+        lo, hi = (at - 1).clamp(min=0), (at + 1).clamp(max=size - 1)
+        logs = [pick(p).clamp(min=1e-10).log() for p in (lo, at, hi)]
+        curv = logs[0] - 2 * logs[1] + logs[2]
+        off = 0.5 * (logs[0] - logs[2]) / curv.clamp(max=-1e-6)
+        inner = (at > 0) & (at < size - 1) & torch.isfinite(off)
+        return torch.where(inner, off.clamp(-0.5, 0.5), torch.zeros_like(off))
+
+    x = ix.float() + offset(ix, w, lambda c: flat[rows, iy, c])
+    y = iy.float() + offset(iy, h, lambda r: flat[rows, r, ix])
     coords = torch.stack([x, y], dim=-1)
     return coords.reshape(*lead, 2), maxvals.reshape(lead)
 

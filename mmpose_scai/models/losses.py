@@ -58,8 +58,11 @@ class ChainHeatmapLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        return self.loss_weight * masked_mean(
-            heatmap_distance(pred, target, self.mode), mask)
+        if not mask.any():
+            return pred.flatten()[:0].sum()  # zero, keeps the graph, no gradient
+        # index first, so masked (possibly non-finite) chains never reach the gradient
+        return self.loss_weight * heatmap_distance(pred[mask], target[mask],
+                                                   self.mode).mean()
 
 
 @MODELS.register_module()
