@@ -174,9 +174,13 @@ class SCAIHead(BaseHead):
                 test_cfg: ConfigType = {}) -> Predictions:
         """Predict keypoints from features (see :meth:`HeatmapHead.predict`).
 
-        ``test_cfg`` adds ``refine`` (default True), ``rounds`` (default 1) and ``tol``
-        (default 1e-3) to the wrapped head's options.
+        ``test_cfg`` adds ``refine`` (default True), ``rounds`` (default 1), ``tol``
+        (default 1e-3) and ``tta`` (:meth:`TestTimeAdapter.from_cfg` options) to the
+        wrapped head's options.
         """
+        if self.adapter is None and test_cfg.get('tta'):  # no Runner, so no hook
+            from ..adaptation import TestTimeAdapter
+            self.adapter = TestTimeAdapter.from_cfg(test_cfg['tta'])
         heatmaps, f = self.base_heatmaps(feats, batch_data_samples, test_cfg)
         if heatmaps.shape[0] == 0:
             refined, err = heatmaps, heatmaps.new_zeros(0, self.chains.num_chains)

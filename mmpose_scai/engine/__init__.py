@@ -1,0 +1,3 @@
+from .hooks import SCAITTAHook
+
+__all__ = ['SCAITTAHook']

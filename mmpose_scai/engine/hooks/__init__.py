@@ -1,0 +1,3 @@
+from .scai_tta_hook import SCAITTAHook
+
+__all__ = ['SCAITTAHook']
