@@ -1,7 +1,7 @@
 # SCAI on the small LSPET base (see topdown_heatmap/lspet): the base is frozen, only the
 # refinement networks train; stage lengths are shortened for 2 CPU cores.
 _base_ = [
-    '../../topdown_heatmap/lspet/td-hm_res18_1xb32-12e_lspet-128x96.py',
+    '../../topdown_heatmap/lspet/td-hm_res18_1xb32-6e_lspet-128x96.py',
     '../../../_base_/scai_heatmap.py',
 ]
 
