@@ -1,6 +1,6 @@
 """Cost of the SCAI refinement next to its base model: parameters, FLOPs, CPU time."""
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch
 from mmengine.analysis import FlopAnalyzer
@@ -93,4 +93,66 @@ def refinement_cost(model: nn.Module, input_shape=(1, 3, 256, 192),
     for part in ('refine', 'round'):
         for k in ('params', 'flops', 'seconds'):
             out[f'{part}_ratio_{k}'] = out[f'{part}_{k}'] / out[f'base_{k}']
+    return out
+
+
+def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
+                       feats: Optional[torch.Tensor] = None, repeat: int = 20,
+                       rounds: int = 1, tta: Optional[dict] = None) -> Dict[str, float]:
+    """CPU wall time of a SCAI head's refinement of one batch, excluding the base.
+
+    Times ``head.refine`` (prepare, refine, write-back; heatmap or lite refiner) on the
+    given base heatmaps, without and, with ``tta`` (``TestTimeAdapter.from_cfg``
+    options, e.g. ``dict()`` for the default preset), with test-time adaptation. The
+    head's adapter is restored afterwards.
+
+    Args:
+        head: A ``SCAIHead`` in eval mode.
+        heatmaps (Tensor[B, K, h, w]): Base heatmaps of one batch (e.g. 32 instances).
+        feats (Tensor, optional): The base feature map f (heatmap refiner).
+        repeat (int): Timed repetitions after one warm-up (the median is reported).
+        rounds (int): Correction rounds.
+        tta (dict, optional): Adapter options; None: no TTA timing.
+
+    Returns:
+        dict: ``batch``, ``threads``, ``refined_frac`` (chains refined),
+        ``ms_per_batch``/``ms_per_instance`` and, with ``tta``, ``tta_ms_per_batch``/
+        ``tta_ms_per_instance`` (medians).
+    """
+    from statistics import median
+    head.eval()
+    cfg = dict(refine=True, rounds=rounds, tol=1e-3)
+    saved = head.adapter
+
+    def timed(adapter) -> float:
+        head.adapter = adapter
+
+        def run():
+            if adapter is None:
+                with torch.no_grad():
+                    return head.refine(heatmaps, feats, cfg)
+            return head.refine(heatmaps, feats, cfg)
+
+        run()  # warm-up
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return median(times) * 1e3
+
+    try:
+        with torch.no_grad():
+            inp = head.refiner.prepare(heatmaps, feats, head.enabled_chains())
+        n = heatmaps.shape[0]
+        out = dict(batch=n, threads=torch.get_num_threads(),
+                   refined_frac=inp.valid.float().mean().item())
+        out['ms_per_batch'] = timed(None)
+        out['ms_per_instance'] = out['ms_per_batch'] / n
+        if tta is not None:
+            from .adaptation import TestTimeAdapter
+            out['tta_ms_per_batch'] = timed(TestTimeAdapter.from_cfg(tta))
+            out['tta_ms_per_instance'] = out['tta_ms_per_batch'] / n
+    finally:
+        head.adapter = saved
     return out

@@ -1,3 +1,4 @@
+from .lite import ChainMLP, SCAILiteRefiner
 from .losses import ChainHeatmapLoss, CorrectionLoss
 from .networks import ChainConvNet
 from .refiner import ChainInputs, ChainState, SCAIRefiner
@@ -6,5 +7,6 @@ from .scai_head import SCAIHead
 
 __all__ = [
     'ChainConvNet', 'ChainHeatmapLoss', 'CorrectionLoss', 'ChainInputs', 'ChainState',
-    'SCAIRefiner', 'SCAIHead', 'SCAIPoseEstimator', 'SCAIOptimWrapperConstructor'
+    'SCAIRefiner', 'SCAIHead', 'SCAIPoseEstimator', 'SCAIOptimWrapperConstructor',
+    'SCAILiteRefiner', 'ChainMLP'
 ]

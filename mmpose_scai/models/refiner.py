@@ -155,6 +155,12 @@ class SCAIRefiner(BaseModule):
                            base=ChainState(slots[:, :, 1], slots[:, :, 2], slots[:, :, 3]),
                            context=ctx, valid=valid)
 
+    def targets(self, heatmaps: Tensor) -> Tensor:
+        """Ground truth in the refiner's representation: target heatmaps
+        (Tensor[B, K, h, w]) -> chain slots A, B, C, D (Tensor[B, G, 4, h, w])."""
+        ext = virtual_heatmaps(heatmaps, self.chains, self.sigma)
+        return self.chains.gather(self.chains.extend(heatmaps, ext), 'ABCD')
+
     def encode_context(self, feats: Optional[Tensor], size: Sequence[int]) -> dict:
         """Context of Φ and Γ with gradient (training)."""
         return dict(phi=self.phi.encode_context(feats, size),

@@ -17,8 +17,7 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
                                  Predictions)
 from ..chains import KeypointChains
-from .heatmaps import virtual_heatmaps
-from .refiner import ChainInputs, ChainState, SCAIRefiner
+from .refiner import ChainInputs, ChainState, SCAIRefiner  # noqa: F401
 
 COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
 
@@ -79,9 +78,10 @@ class SCAIHead(BaseHead):
         self.chains = KeypointChains(names, **chains)
         final = self.base_head.final_layer
         feat_channels = final.in_channels if isinstance(final, nn.Conv2d) else 0
-        self.refiner = SCAIRefiner(
-            self.chains, feat_channels=feat_channels,
-            sigma=float(getattr(self.base_head.decoder, 'sigma', 2.0)), **refiner)
+        self.refiner = MODELS.build(dict(  # SCAIRefiner, or e.g. SCAILiteRefiner
+            dict(type='SCAIRefiner'), **refiner, chains=self.chains,
+            feat_channels=feat_channels,
+            sigma=float(getattr(self.base_head.decoder, 'sigma', 2.0))))
         self.loss_module = MODELS.build(loss)
         self.loss_corr = MODELS.build(loss_corr)
         self.base_head.requires_grad_(False)
@@ -216,8 +216,8 @@ class SCAIHead(BaseHead):
         gt = torch.stack([d.gt_fields.heatmaps for d in batch_data_samples]).float()
         weights = torch.cat(
             [d.gt_instance_labels.keypoint_weights for d in batch_data_samples]) > 0
-        chains, sigma = self.chains, self.refiner.sigma
-        ext = chains.gather(chains.extend(gt, virtual_heatmaps(gt, chains, sigma)), 'ABCD')
+        chains = self.chains
+        ext = self.refiner.targets(gt)  # Tensor[B, G, 4, ...] in the refiner's own form
         pairs = chains.virtual_pairs.to(weights.device)
         vw = weights[:, pairs].all(-1) if pairs.numel() else weights[:, :0]
         labelled = chains.gather(chains.extend(weights, vw), 'ABCD')
@@ -228,7 +228,8 @@ class SCAIHead(BaseHead):
         return inp, tgt, f
 
     def _with_context(self, inp: ChainInputs, f: Tensor) -> ChainInputs:
-        return replace(inp, context=self.refiner.encode_context(f, inp.anchor.shape[-2:]))
+        ctx = self.refiner.encode_context(f, inp.anchor.shape[-2:])
+        return replace(inp, context={**inp.context, **ctx})
 
     def loss_phi(self, inp: ChainInputs, tgt: ChainTargets, f: Tensor
                  ) -> Dict[str, Tensor]:
