@@ -1,0 +1,10 @@
+"""The real-data benchmark (issue 11): base -> SCAI -> rows -> report.
+
+``tools/benchmark.py`` is the command; :mod:`.pipeline` runs the steps, :mod:`.cache`
+runs the frozen base once per split, :mod:`.methods` evaluates SCAI variants on the
+cached heatmaps, :mod:`.metrics` / :mod:`.coco_eval` / :mod:`.analysis` score them and
+:mod:`.report` prints the tables.
+"""
+from .pipeline import Pipeline, Settings
+
+__all__ = ['Pipeline', 'Settings']

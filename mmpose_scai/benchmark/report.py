@@ -1,0 +1,116 @@
+"""Markdown tables of a benchmark report (the dict written to ``report.json``)."""
+from typing import Dict, List, Optional
+
+
+def _f(v, fmt='.4f', none='–') -> str:
+    if v is None:
+        return none
+    try:
+        return format(v, fmt)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _pct(v) -> str:
+    return _f(None if v is None else 100 * v, '.1f')
+
+
+def table(header: List[str], rows: List[List[str]]) -> str:
+    out = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join('---' for _ in header) + '|']
+    out += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    return '\n'.join(out)
+
+
+def rows_table(rows: List[dict], boot: Optional[Dict[str, dict]] = None) -> str:
+    boot = boot or {}
+    body = []
+    for r in rows:
+        name = r['variant']['name']
+        b = boot.get(name) or r.get('dAP_vs_base_flip')
+        d = ('ref.' if name == 'base+flip' else
+             (f'{100 * b["diff"]:+.1f} [{100 * b["lo"]:+.1f}, {100 * b["hi"]:+.1f}]'
+              if b and b.get('diff') is not None and b.get('lo') is not None else '–'))
+        body.append([name, _pct(r['AP']), _pct(r['AP50']), _pct(r['AP75']), _pct(r['AR']),
+                     d, _pct(r['pck']), _pct(r['pck_distal']), _f(r['distal_err'], '.3f'),
+                     _pct(r.get('corrected_frac')), _f(r.get('seconds'), '.1f')])
+    return table(['row', 'AP', 'AP50', 'AP75', 'AR', 'ΔAP vs base+flip [95% CI]',
+                  'PCK@0.2', 'PCK@0.2 distal', 'distal err ÷ torso', 'chains changed %',
+                  'SCAI s'], body)
+
+
+def render_markdown(rep: dict) -> str:
+    parts = []
+    base = rep.get('base', {})
+    parts.append('## Base model learning curve (LSPET validation split, 500 images)')
+    curve = base.get('curve') or {}
+    if curve:
+        body = []
+        for e, v in sorted(curve.items(), key=lambda kv: int(kv[0])):
+            val, test = v.get('val', {}), v.get('test', {})
+            mark = ' ←' if str(e) == str(base.get('epoch')) else ''
+            body.append([f'{e}{mark}', _pct(val.get('AP')), _pct(val.get('pck')),
+                         _f(val.get('distal_err'), '.3f'), _pct(test.get('AP'))])
+        parts.append(table(['epoch', 'val AP', 'val PCK@0.2', 'val distal err',
+                            'test AP (report only)'], body))
+    parts.append(f'\nPicked: epoch {base.get("epoch")} by {base.get("picked_by")} '
+                 f'({base.get("epochs_done")} of {base.get("epochs_planned")} epochs '
+                 f'trained; status {base.get("status")}).')
+    tun = rep.get('tuning', {})
+    if tun:
+        parts.append('\n## Tuning on the validation split')
+        parts.append(table(['start', 'rounds', 'val AP', 'PCK@0.2', 'distal err'],
+                           [[g['start'], str(g['rounds']), _pct(g['AP']), _pct(g['pck']),
+                             _f(g['distal_err'], '.3f')] for g in tun['grid']]))
+        parts.append('')
+        parts.append(table(['TTA select_quantile', 'safeguard', 'val AP', 'PCK@0.2',
+                            'distal err'],
+                           [[str(g['select_quantile']), g['safeguard'], _pct(g['AP']),
+                             _pct(g['pck']), _f(g['distal_err'], '.3f')]
+                            for g in tun['tta_grid']]))
+        parts.append(f'\nBase val AP {_pct(tun.get("base_val_AP"))}; chosen: '
+                     f'`{tun.get("chosen")}`.')
+    for split, title in (('test', 'LSPET-test (1,000 persons)'),
+                         ('coco', 'COCO sample, 12 limb joints (cross-dataset)')):
+        rows = (rep.get('rows') or {}).get(split)
+        if not rows:
+            continue
+        boot = (rep.get('analysis') or {}).get('bootstrap', {}).get(split, {})
+        parts.append(f'\n## {title}')
+        parts.append(rows_table(rows, boot))
+    an = rep.get('analysis') or {}
+    if an:
+        parts.append('\n## Is E_s a quality signal? (base chains: E_s of Γ on the base '
+                     'heatmaps vs the base prediction\'s error; SCAI: final E_s vs the '
+                     'refined prediction\'s error)')
+        body = []
+        for split in ('val', 'test', 'coco'):
+            if split not in an:
+                continue
+            for who in ('base', 'scai'):
+                s = an[split]['signal'][who]
+                body.append([split, who, _f(s['batch_r_err'], '+.3f'),
+                             _f(s['batch_r_acc'], '+.3f'), _f(s['inst_r_err'], '+.3f'),
+                             _f(s['chain_spearman_es'], '+.3f'),
+                             _f(s['chain_spearman_conf'], '+.3f'), str(s['n_chain'])])
+        parts.append(table(['split', 'E_s of', 'r batch (err)', 'r batch (PCK)',
+                            'r instance (err)', 'Spearman E_s', 'Spearman 1−score',
+                            'chains'], body))
+        parts.append('\n## Accept-if-E_s-falls vs never / always / oracle (distal joint '
+                     'of each refinable chain)')
+        body = []
+        for split in ('val', 'test', 'coco'):
+            if split not in an:
+                continue
+            s = an[split]['selection']
+            body.append([split, str(s['n']), _pct(s['accept_frac']), _pct(s['rule_acc']),
+                         _pct(s['never_acc']),
+                         ' / '.join(_pct(s[f'{k}_pck']) for k in
+                                    ('never', 'always', 'rule', 'oracle')),
+                         ' / '.join(_f(s[f'{k}_err'], '.3f') for k in
+                                    ('never', 'always', 'rule', 'oracle'))])
+        parts.append(table(['split', 'chains', 'accepted %', 'rule right %',
+                            'never right %', 'PCK@0.2 never/always/rule/oracle',
+                            'err never/always/rule/oracle'], body))
+    parts.append(f'\nWall time {rep.get("wall_seconds")} s; machine {rep.get("machine")}; '
+                 f'finished {rep.get("finished")}.')
+    return '\n'.join(parts) + '\n'

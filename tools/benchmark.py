@@ -1,0 +1,101 @@
+"""`make benchmark`: the real-data benchmark of SCAI on LSPET and the COCO sample.
+
+    .venv/bin/python tools/benchmark.py            # the full run (resumable)
+    .venv/bin/python tools/benchmark.py --quick    # a few minutes' smoke run
+
+Steps (each cached under --work-dir; re-running skips what is done):
+1. base: reuse / wait for / resume the base training (MMPose config, 6 epochs), then
+   its validation AP per epoch; the checkpoint is picked by validation AP only;
+2. run the frozen base once per split (val 500 / LSPET-test 1,000 / COCO sample) with
+   and without flip and cache heatmaps, features and metadata;
+3. train SCAI on the frozen base with the Runner (staged schedule), plus the ablation
+   with Γ frozen in stage 2;
+4. tune (start, rounds, TTA selection / safeguard) on the validation split only;
+5. evaluate every row on LSPET-test and on the COCO sample (12 limb joints);
+6. E_s analyses (correlations, accept rule vs oracle) and bootstrap intervals;
+7. print the tables, write <work-dir>/report.{json,md} (and docs/ with --docs).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
+from mmpose_scai.benchmark import Pipeline, Settings  # noqa: E402
+from mmpose_scai.utils import repo_root  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog='\n'.join(__doc__.splitlines()[1:]))
+    p.add_argument('--work-dir', default=None,
+                   help='default work_dirs/benchmark (work_dirs/benchmark-quick with '
+                   '--quick)')
+    p.add_argument('--quick', action='store_true',
+                   help='smoke run: 64 images per split, 1 epoch per SCAI stage on 256 '
+                   'images, 100 bootstrap resamples; reuses the real base checkpoints '
+                   'when there are any (else trains a tiny base for one short epoch)')
+    p.add_argument('--no-wait', action='store_true',
+                   help='do not wait for a base training in progress: use the best '
+                   'epoch done so far (by val AP)')
+    p.add_argument('--base-wait-minutes', type=float, default=None,
+                   help='wait at most this long for the base, then go on')
+    p.add_argument('--base-epoch', type=int, default=None,
+                   help='use this base epoch instead of the val pick (e.g. an early one)')
+    p.add_argument('--stages', default='3,2,1',
+                   help='SCAI epochs: pretrain,correct,multi-round (default 3,2,1)')
+    p.add_argument('--train-images', type=int, default=None,
+                   help='train SCAI on a seeded random subset of this many images')
+    p.add_argument('--no-ablation', action='store_true',
+                   help='skip the Γ-frozen ablation training')
+    p.add_argument('--curve-test', action='store_true',
+                   help='also report test AP per base epoch (never used to pick)')
+    p.add_argument('--bootstrap', type=int, default=None, help='resamples (1000)')
+    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--docs', action='store_true',
+                   help='also write docs/benchmarks.json and docs/benchmarks_tables.md')
+    return p.parse_args(argv)
+
+
+def settings_from_args(args) -> Settings:
+    pre, cor, mul = (int(x) for x in args.stages.split(','))
+    s = Settings(wait_base=not args.no_wait, base_wait_minutes=args.base_wait_minutes,
+                 base_epoch=args.base_epoch, train_images=args.train_images,
+                 ablation=not args.no_ablation, curve_test=args.curve_test,
+                 num_workers=args.num_workers,
+                 stages=dict(pretrain_epochs=pre, correct_epochs=cor, multi_epochs=mul,
+                             max_rounds=3))
+    root = repo_root()
+    s.base_config = osp.join(root, s.base_config)
+    s.scai_config = osp.join(root, s.scai_config)
+    if args.quick:
+        s.quick, s.limit, s.bootstrap = True, 64, 100
+        s.train_images = args.train_images or 256
+        s.stages = dict(pretrain_epochs=1, correct_epochs=1, multi_epochs=1, max_rounds=3)
+        s.wait_base = False
+        s.work_dir = osp.join('work_dirs', 'benchmark-quick')
+        # only used when no real base exists: one short epoch on 256 images
+        s.base_epochs = 1
+        s.base_cfg_options = {'train_dataloader.dataset.indices': 256,
+                              'val_dataloader.dataset.indices': 64}
+    if args.work_dir:
+        s.work_dir = args.work_dir
+    if args.bootstrap is not None:
+        s.bootstrap = args.bootstrap
+    if args.docs:
+        s.docs_dir = osp.join(root, 'docs')
+    return s
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    s = settings_from_args(args)
+    print(f'benchmark settings: {json.dumps(s.__dict__, default=str)}', flush=True)
+    Pipeline(s).run()
+
+
+if __name__ == '__main__':
+    main()
