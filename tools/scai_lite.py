@@ -27,6 +27,7 @@ import os
 import os.path as osp
 import re
 import time
+from dataclasses import replace
 
 import mmpose_scai  # noqa: F401  (shims first)
 import numpy as np
@@ -118,6 +119,11 @@ def main():
     parser.add_argument('--finetune-epochs', type=int, nargs=3, default=(6, 6, 4))
     parser.add_argument('--perturb', default='distal', choices=('distal', 'all'))
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--thresholds', nargs='+', default=(None, 0.5, 0.3, 0.2, 0.1, 0.05),
+                        type=lambda v: None if v == 'None' else float(v),
+                        help='max_distal_score candidates (selective correction)')
+    parser.add_argument('--starts', nargs='+', default=('phi', 'base'),
+                        help='start modes trained and compared on the holdout')
     parser.add_argument('--skip-ap', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -139,7 +145,6 @@ def main():
     if ckpt:
         load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
     model.eval()
-    head, refiner = model.head, model.head.refiner
     size = tuple(cfg.codec['heatmap_size'])
 
     # 1. base points per split
@@ -168,54 +173,106 @@ def main():
     errors = base_error_model(points['holdout']) if ckpt else ErrorModel.empirical(17, size)
     results['error_model'] = errors.summary()
     log(f'error model: {results["error_model"]}')
-
-    # 3. pre-train on pose priors
     priors = load_pose_priors()
     results['priors'] = {s: int((priors['source'] == s).sum())
                          for s in np.unique(priors['source'])}
-    hist = fit(head, lambda e: prior_batches(priors, refiner, errors, size, seed=e,
-                                             perturb=args.perturb),
-               args.prior_epochs[0], 'pretrain', log=log)
-    hist += fit(head, lambda e: prior_batches(priors, refiner, errors, size, seed=100 + e,
-                                              perturb=args.perturb),
-                args.prior_epochs[1], 'correct', lr=4.1e-4, log=log)
-    results['prior_history'] = hist
 
-    def evaluate(name):
-        out = {}
-        for split in ('holdout', 'test'):
-            if split in points:
-                out[split] = evaluate_points(
-                    refiner, point_batches(points[split], refiner, size, 256, seed=None,
-                                           enabled=head.enabled_chains()), size)
-        log(f'{name}: ' + json.dumps(out))
-        return out
+    def train_variant(start):
+        """3.-4.: a fresh lite head (start mode ``start``): priors, then fine-tuning."""
+        torch.manual_seed(0)
+        cfg_v = Config.fromfile(args.config)
+        cfg_v.model.head.refiner.start = start
+        m = MODELS.build(cfg_v.model)
+        if ckpt:
+            load_checkpoint(m, ckpt, map_location='cpu', logger='silent')
+        h, r = m.head, m.head.refiner
+        res = {}
+        res['prior_history'] = fit(
+            h, lambda e: prior_batches(priors, r, errors, size, seed=e,
+                                       perturb=args.perturb),
+            args.prior_epochs[0], 'pretrain', log=log) + fit(
+            h, lambda e: prior_batches(priors, r, errors, size, seed=100 + e,
+                                       perturb=args.perturb),
+            args.prior_epochs[1], 'correct', lr=4.1e-4, log=log)
+        h.chain_labelled.fill_(0)
+        if 'train' in points:  # chains whose D is ever labelled in LSPET-train
+            _, tgt = next(point_batches(points['train'], r, size, 10**6, seed=None))
+            h.chain_labelled += tgt.mask.sum(0).float()
+        else:
+            h.chain_labelled.fill_(1)
 
-    head.chain_labelled.fill_(0)
-    if 'train' in points:  # chains whose D is ever labelled in LSPET-train
-        lab = point_batches(points['train'], refiner, size, 10**6, seed=None)
-        _, tgt = next(lab)
-        head.chain_labelled += tgt.mask.sum(0).float()
-    else:
-        head.chain_labelled.fill_(1)
-    results['eval_prior_only'] = evaluate('prior only')
+        def evaluate(name):
+            out = {}
+            for split in ('holdout', 'test'):
+                if split in points:
+                    out[split] = evaluate_points(
+                        r, point_batches(points[split], r, size, 256, seed=None,
+                                         enabled=h.enabled_chains()), size)
+            log(f'[start={start}] {name}: ' + json.dumps(out))
+            return out
 
-    # 4. fine-tune on the base's predictions
-    if 'train' in points:
-        train = points['train']
-        p, c, m = args.finetune_epochs
-        results['finetune_history'] = (
-            fit(head, lambda e: point_batches(train, refiner, size, 128, seed=e), p,
-                'pretrain', lr=3e-4, log=log)
-            + fit(head, lambda e: point_batches(train, refiner, size, 128, seed=50 + e), c,
-                  'correct', lr=2e-4, log=log)
-            + fit(head, lambda e: point_batches(train, refiner, size, 128, seed=90 + e), m,
-                  'multi_round', lr=1e-4, log=log))
-        results['eval_finetuned'] = evaluate('fine-tuned')
+        res['eval_prior_only'] = evaluate('prior only')
+        if 'train' in points:
+            train = points['train']
+            p, c, mr = args.finetune_epochs
+            res['finetune_history'] = (
+                fit(h, lambda e: point_batches(train, r, size, 128, seed=e), p,
+                    'pretrain', lr=3e-4, log=log)
+                + fit(h, lambda e: point_batches(train, r, size, 128, seed=50 + e), c,
+                      'correct', lr=2e-4, log=log)
+                + fit(h, lambda e: point_batches(train, r, size, 128, seed=90 + e), mr,
+                      'multi_round', lr=1e-4, log=log))
+            res['eval_finetuned'] = evaluate('fine-tuned')
+        return m, res
+
+    variants, models = {}, {}
+    for start in args.starts:
+        models[start], variants[start] = train_variant(start)
+    results['variants'] = variants
+
+    def selected(split, m, thr):
+        """Batches of ``split`` refining only chains with a base D score below ``thr``
+        (the loss mask, i.e. the evaluated chains, does not depend on ``thr``)."""
+        h, r = m.head, m.head.refiner
+        for inp, tgt in point_batches(points[split], r, size, 256, seed=None,
+                                      enabled=h.enabled_chains()):
+            if thr is not None:
+                inp = replace(inp, valid=inp.valid & (inp.context['scores'][:, :, 3] < thr))
+            yield inp, tgt
+
+    # choose the start mode and the selective-correction threshold on the holdout
+    grid = {}
+    val_split = 'holdout' if 'holdout' in points else None
+    for start in args.starts:
+        for thr in args.thresholds:
+            if val_split:
+                grid[f'{start}/{thr}'] = evaluate_points(
+                    models[start].head.refiner,
+                    selected(val_split, models[start], thr), size)
+    results['holdout_grid'] = grid
+    for k, v in grid.items():
+        log(f'holdout {k}: base_oks={v["base_oks"]:.4f} refined_oks={v["refined_oks"]:.4f} '
+            f'base_px={v["base_px"]:.3f} refined_px={v["refined_px"]:.3f}')
+    if grid:
+        best = max(grid, key=lambda k: grid[k]['refined_oks'])
+        chosen, thr = best.split('/')
+        thr = None if thr == 'None' else float(thr)
+    else:  # no validation split: no selection (never select on the test split)
+        chosen, thr = args.starts[0], args.thresholds[0]
+    results['chosen'] = dict(start=chosen, max_distal_score=thr)
+    log(f'chosen on the validation holdout: start={chosen} max_distal_score={thr}')
+    model = models[chosen].eval()
+    head = model.head
+    results['test_points'] = evaluate_points(head.refiner, selected('test', model, thr),
+                                             size)
+    head.refiner.max_distal_score = thr  # from here on: the head refines selectively
+    log('test (chosen): ' + json.dumps(results['test_points']))
 
     ckpt_out = osp.join(args.work_dir, 'scai_lite.pth')
     save_checkpoint(dict(state_dict=model.state_dict(),
-                         meta=dict(base_ckpt=ckpt, config=args.config)), ckpt_out)
+                         meta=dict(base_ckpt=ckpt, config=args.config, start=chosen,
+                                   max_distal_score=thr)),
+                    ckpt_out)
     results['checkpoint'] = ckpt_out
 
     # 5. AP on LSPET-test through the base codec, with and without TTA
@@ -238,7 +295,7 @@ def main():
                                   for k in head.adapter.history[0]}
         head.adapter = None
         results['ap_test'] = ap
-        log('AP test: ' + json.dumps({k: (v.get('AP') if isinstance(v, dict) else v)
+        log('AP test: ' + json.dumps({k: (v.get('AP', v) if isinstance(v, dict) else v)
                                       for k, v in ap.items()}))
 
     # 6. latency (batch 32, excluding the base), real test heatmaps

@@ -17,8 +17,9 @@ is exactly the Euclidean distance of two points, and :class:`ChainState`,
 
 Φ, Γ and every C are small per-chain MLPs (:class:`ChainMLP`); the base's keypoint scores
 (heatmap maxima) are optional extra inputs. The feedback of :meth:`self_error` is the
-anchor error e_s = A − Â followed by the fixed conditioning of the chain (A and the
-scores), ``Tensor[B, G, 1, 8]``, because C sees only the state and the feedback.
+anchor error e_s = A − Â followed by the fixed conditioning of the chain (A, the base's
+own D and the scores), ``Tensor[B, G, 1, 10]``, because C sees only the state and the
+feedback; so C may also move D back toward the base's D when Φ's start is worse.
 :meth:`write_back` renders the corrected keypoints as Gaussians (the codec's sigma, the
 base heatmap's own maximum as amplitude) into the K-channel heatmaps, so the wrapped
 head's codec decodes them as usual.
@@ -37,8 +38,9 @@ from .heatmaps import heatmap_peaks, render_gaussians
 from .losses import heatmap_distance
 from .refiner import ChainInputs, ChainState, SCAIRefiner
 
-#: Width of the feedback: e_s (2), the anchor A (2) and the scores of A, B, C, D (4).
-FEEDBACK_DIM = 8
+#: Width of the feedback: e_s (2), the anchor A (2), the base's D (2) and the scores of
+#: A, B, C, D (4).
+FEEDBACK_DIM = 10
 
 
 def normalize_points(xy: Tensor, size: Sequence[int]) -> Tensor:
@@ -90,7 +92,7 @@ class ChainMLP(nn.Module):
         h = x.transpose(0, 1)  # [G, B, in]
         n = len(self.weights)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
+            h = torch.bmm(h, w) + b  # bmm: counted by MMEngine's FlopAnalyzer
             if i < n - 1:
                 h = torch.relu(h)
         return h.transpose(0, 1)
@@ -116,6 +118,9 @@ class SCAILiteRefiner(BaseModule):
         error_mode (str): ``'l2'`` (Euclidean distance) or ``'mse'``.
         min_anchor_score (float): Chains whose anchor score (heatmap maximum) is below
             this keep the base prediction.
+        max_distal_score (float, optional): Selective correction (ESCAPE-style): only
+            chains whose base D score is below this are refined; the others keep the
+            base. None (default): every chain. Chosen on a validation split.
     """
 
     def __init__(self,
@@ -131,6 +136,7 @@ class SCAILiteRefiner(BaseModule):
                  start: str = 'phi',
                  error_mode: str = 'l2',
                  min_anchor_score: float = 0.1,
+                 max_distal_score: Optional[float] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         bad = set(correct_slots) - set('BCD')
@@ -150,14 +156,16 @@ class SCAILiteRefiner(BaseModule):
         self.start_mode = start
         self.error_mode = error_mode
         self.min_anchor_score = min_anchor_score
+        self.max_distal_score = max_distal_score
         g, ns = chains.num_chains, 3 if use_scores else 0
         # Φ: A, B−A, C−A (+ scores of A, B, C) -> D − C
         self.phi = ChainMLP(6 + ns, 2, g, hidden, depth)
         # Γ: B, C−B, D−B (+ scores of B, C, D) -> A − B
         self.gamma = ChainMLP(6 + ns, 2, g, hidden, depth)
-        # C_X: A, B−A, C−A, D−A, e_s (+ scores of A, B, C, D) -> ΔX; identity untrained
+        # C_X: A, B−A, C−A, D−A, base D − A, e_s (+ scores of A..D) -> ΔX; identity
+        # untrained
         self.corr = nn.ModuleDict({
-            s: ChainMLP(10 + (4 if use_scores else 0), 2, g, hidden, corr_depth,
+            s: ChainMLP(12 + (4 if use_scores else 0), 2, g, hidden, corr_depth,
                         zero_init=True)
             for s in self.correct_slots
         })
@@ -202,6 +210,8 @@ class SCAILiteRefiner(BaseModule):
         ok = self.chains.gather(
             self.chains.extend(finite, self._virtual(finite, 'min')), 'ABCD').all(-1)
         valid = ok & (sc[:, :, 0] >= self.min_anchor_score)
+        if self.max_distal_score is not None:
+            valid &= sc[:, :, 3] < self.max_distal_score
         if enabled is not None:
             valid &= enabled.to(valid.device)[None]
         return ChainInputs(anchor=pts[:, :, 0],
@@ -261,12 +271,13 @@ class SCAILiteRefiner(BaseModule):
         return (b + self.gamma(x) / k)[:, :, None]
 
     def self_error(self, inp: ChainInputs, state: ChainState) -> Tuple[Tensor, Tensor]:
-        """E_s = ‖Â − A‖ (Tensor[B, G]) and the feedback (Tensor[B, G, 1, 8]): e_s = A − Â,
-        then A and the four scores."""
+        """E_s = ‖Â − A‖ (Tensor[B, G]) and the feedback (Tensor[B, G, 1, 10]):
+        e_s = A − Â, then A, the base's D and the four scores."""
         a_hat = self.reconstruct_anchor(inp, state)
         err = heatmap_distance(a_hat, inp.anchor, self.error_mode)
         sc = inp.context['scores'].to(a_hat.dtype)[:, :, None]
-        return err, torch.cat([inp.anchor - a_hat, inp.anchor.expand_as(a_hat), sc], -1)
+        return err, torch.cat([inp.anchor - a_hat, inp.anchor.expand_as(a_hat),
+                               inp.base.D.expand_as(a_hat), sc], -1)
 
     def start(self, inp: ChainInputs) -> ChainState:
         """The state the correction rounds start from."""
@@ -277,8 +288,9 @@ class SCAILiteRefiner(BaseModule):
     def correct(self, state: ChainState, feedback: Tensor) -> ChainState:
         """One correction round: X <- X + C_X(chain, e_s) for every corrected slot."""
         k = self.input_scale
-        e, a, sc = feedback[:, :, 0, :2], feedback[:, :, 0, 2:4], feedback[:, :, 0, 4:]
-        pts = [state.B[:, :, 0], state.C[:, :, 0], state.D[:, :, 0]]
+        fb = feedback[:, :, 0]
+        e, a, d_base, sc = fb[..., :2], fb[..., 2:4], fb[..., 4:6], fb[..., 6:]
+        pts = [state.B[:, :, 0], state.C[:, :, 0], state.D[:, :, 0], d_base]
         x = torch.cat([a * k] + [(p - a) * k for p in pts] + [e * k]
                       + ([sc] if self.use_scores else []), -1)
         new = {}

@@ -386,18 +386,23 @@ def fit(head, batches: Callable[[int], Iterator[Tuple[ChainInputs, ChainTargets]
 
 @torch.no_grad()
 def evaluate_points(refiner, batches: Iterator[Tuple[ChainInputs, ChainTargets]],
-                    heatmap_size: Sequence[int], rounds: int = 1, adapter=None
-                    ) -> Dict[str, float]:
+                    heatmap_size: Sequence[int], rounds: int = 1, adapter=None,
+                    oks_px: float = 2.0) -> Dict[str, float]:
     """Distal error of the base and of the refinement, in heatmap pixels.
 
     Returns:
         dict: mean D error of the base (``base_px``), after refinement (``refined_px``),
-        Φ's start alone (``phi_px``), the fraction of chains that kept the base
-        (``use_base_frac``) and the chain count, over chains with a labelled D.
+        of the start state (``phi_px``: Φ's D, or the base's with ``start='base'``), of
+        one correction round without the E_s gate (``corrected_px``), the fraction of
+        chains that kept the base (``use_base_frac``), an OKS-like similarity
+        ``exp(−d²/2·oks_px²)`` (``*_oks``; 2 heatmap px ≈ the COCO wrist/ankle
+        tolerance of an LSPET crop) and the fraction within 2 px (``*_within2``), over
+        chains with a labelled D (``chains``).
     """
     refiner.eval()
     scale = float(max(heatmap_size))
-    sums = dict(base_px=0., refined_px=0., phi_px=0., use_base_frac=0., E_s=0.)
+    sums = dict(base_px=0., refined_px=0., phi_px=0., corrected_px=0., use_base_frac=0.,
+                E_s=0., base_oks=0., refined_oks=0., base_within2=0., refined_within2=0.)
     n = 0
     for inp, tgt in batches:
         if adapter is not None:
@@ -406,6 +411,7 @@ def evaluate_points(refiner, batches: Iterator[Tuple[ChainInputs, ChainTargets]]
         else:
             state, err, stats = refiner.refine(inp, rounds, 1e-3)
         phi = refiner.start(inp)
+        corrected = refiner.correct(phi, refiner.self_error(inp, phi)[1])  # ungated
         m = tgt.mask
         if not m.any():
             continue
@@ -413,9 +419,12 @@ def evaluate_points(refiner, batches: Iterator[Tuple[ChainInputs, ChainTargets]]
         def dist(d):
             return ((d - tgt.D)[..., 0, :].norm(dim=-1) * scale)[m]
 
-        sums['base_px'] += dist(inp.base.D).sum().item()
-        sums['refined_px'] += dist(state.D).sum().item()
+        for name, d in (('base', dist(inp.base.D)), ('refined', dist(state.D))):
+            sums[f'{name}_px'] += d.sum().item()
+            sums[f'{name}_oks'] += torch.exp(-d**2 / (2 * oks_px**2)).sum().item()
+            sums[f'{name}_within2'] += (d <= 2).float().sum().item()
         sums['phi_px'] += dist(phi.D).sum().item()
+        sums['corrected_px'] += dist(corrected.D).sum().item()
         sums['use_base_frac'] += stats['use_base'][m].float().sum().item()
         sums['E_s'] += err[m].sum().item()
         n += int(m.sum())

@@ -71,10 +71,10 @@ def test_prepare_decodes_chain_points_and_scores():
     _, maxvals = heatmap_peaks(heatmaps_of(xy, amp))  # the heatmap maxima are the scores
     torch.testing.assert_close(sc[:, 0], maxvals[:, 5:7].min(1).values)
     torch.testing.assert_close(sc[:, 3], maxvals[:, 9])
-    # the verbs keep the [B, G, 1, 2] contract, the feedback is [B, G, 1, 8]
+    # the verbs keep the [B, G, 1, 2] contract, the feedback is [B, G, 1, 10]
     state = r.start(inp)
     err, fb = r.self_error(inp, state)
-    assert state.D.shape == (3, g, 1, 2) and err.shape == (3, g) and fb.shape == (3, g, 1, 8)
+    assert state.D.shape == (3, g, 1, 2) and err.shape == (3, g) and fb.shape == (3, g, 1, 10)
     assert r.correct(state, fb).D.shape == (3, g, 1, 2)
     out, e, stats = r.refine(inp, rounds=2)
     assert out.D.shape == (3, g, 1, 2) and e.shape == (3, g)
@@ -178,6 +178,17 @@ def test_masking_unlabelled_low_score_disabled_and_non_finite_chains():
     assert torch.equal(out[1], hm[1])  # no valid chain in instance 1
     assert torch.equal(out[:, 10], hm[:, 10])  # right wrist: right arm disabled
     assert not torch.equal(out[0, 9], hm[0, 9])
+
+
+def test_selective_correction_refines_only_uncertain_distal_joints():
+    r = refiner_(max_distal_score=0.5)
+    xy = skeleton(2, seed=9)
+    amp = torch.ones(2, 17)
+    amp[0, 9] = 0.3  # instance 0: uncertain left wrist
+    inp = r.prepare(heatmaps_of(xy, amp), None)
+    arm = r.chains.names.index('left_arm')
+    assert inp.valid[0, arm] and not inp.valid[1, arm]
+    assert inp.valid.sum() == 1
 
 
 def test_write_back_renders_points_the_base_codec_decodes():
