@@ -16,6 +16,9 @@ model = dict(
             use_scores=True,
             correct_slots=('D', ),
             start='phi',
-            min_anchor_score=0.1),
+            min_anchor_score=0.1,
+            # selective correction: refine only chains whose base D score is below
+            # this; tools/scai_lite.py picks it on the 500-image holdout (None: all)
+            max_distal_score=None),
         # point distance: ChainHeatmapLoss over a point's 1x2 "map" is its L2 distance
         loss=dict(type='ChainHeatmapLoss', mode='l2')))
