@@ -9,9 +9,11 @@ place of :meth:`SCAIRefiner.refine` whenever an adapter is attached (by
 2. selects the chains whose E_s is still high (all valid chains by default);
 3. steps C for ``steps`` steps on the mean E_s of the corrected selected chains, with Φ,
    Γ and the base frozen (gradients are taken for C's parameters only), keeping the best
-   state seen and stopping on a non-finite loss or when E_s stops falling;
+   state seen and stopping when E_s stops falling (``early_stop``) or diverges (a
+   non-finite loss or gradient, or E_s above its value before adaptation);
 4. refines again with the adapted C and keeps, per the safeguard, the adapted result only
-   where it lowers E_s;
+   where it lowers E_s; every selected chain that keeps the non-adapted result is
+   counted as a fallback (``tta_fallbacks``, ``tta_diverged`` in the MessageHub);
 5. puts C's trained weights back (always: also on an exception). Continual mode keeps its
    carried weights in the adapter, never in the model.
 """
@@ -188,7 +190,7 @@ class TestTimeAdapter:
         accepted = torch.zeros_like(selected)
         idx = selected.any(1).nonzero()[:, 0]
         groups = [idx] if self.unit == 'batch' else list(idx.split(1))
-        infos = []
+        infos, fallbacks = [], 0
         for g in (groups if self.steps and len(idx) else []):
             sub = inp.subset(g)
             init = (ChainState(start.B[g], start.C[g], start.D[g]), e_start[g],
@@ -199,6 +201,7 @@ class TestTimeAdapter:
                     a_state, a_err, a_stats = refiner.refine(sub, rounds, tol, init=init)
             ok = self._safeguard(a_err, err[g], selected[g])
             accepted[g] = ok
+            fallbacks += int((selected[g] & ~ok).sum())
             state = state.where(~accepted, _scatter(state, g, a_state))
             err = err.clone()
             err[g] = torch.where(ok, a_err, err[g])
@@ -206,7 +209,8 @@ class TestTimeAdapter:
                 stats[key] = stats[key].clone()
                 stats[key][g] = torch.where(ok, a_stats[key], stats[key][g])
         stats.update(tta_selected=selected, tta_accepted=accepted)
-        self._record(inp.valid, err_before, err, stats, infos, time.perf_counter() - t0)
+        self._record(inp.valid, err_before, err, stats, infos, time.perf_counter() - t0,
+                     fallbacks)
         return state, err, stats
 
     # ---------------------------------------------------------------- helpers
@@ -249,7 +253,7 @@ class TestTimeAdapter:
             e, _ = refiner.self_error(inp, refiner.correct(start, feedback))
             return masked_mean(e, mask)
 
-        drift_reset = 0.0
+        drift_reset, diverged = 0.0, 0.0
         with torch.enable_grad():
             loss = loss_now()
             first = loss.item()
@@ -267,9 +271,11 @@ class TestTimeAdapter:
             steps = 0
             for step in range(self.steps):
                 if not math.isfinite(loss.item()):
+                    diverged = 1.0
                     break
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 if not all(g is None or torch.isfinite(g).all() for g in grads):
+                    diverged = 1.0
                     break
                 for p, g in zip(params, grads):
                     p.grad = g
@@ -282,6 +288,9 @@ class TestTimeAdapter:
                 if math.isfinite(value) and value < best:
                     best, best_state = value, _snapshot(corr)
                     best_optim = copy.deepcopy(optim.state_dict())
+                if not value <= first:  # diverged (E_s rose, or non-finite): stop
+                    diverged = 1.0
+                    break
                 if self.early_stop and not value < prev:
                     break
         with torch.no_grad():
@@ -293,7 +302,7 @@ class TestTimeAdapter:
             if math.isfinite(first):
                 self._recent.append(first)
         return dict(steps=float(steps), drift_reset=drift_reset, loss_first=first,
-                    loss_best=best)
+                    loss_best=best, diverged=diverged)
 
     def _safeguard(self, a_err: Tensor, err: Tensor, selected: Tensor) -> Tensor:
         """BoolTensor: where the adapted result replaces the non-adapted one."""
@@ -305,8 +314,14 @@ class TestTimeAdapter:
         return selected.clone()
 
     def _record(self, valid: Tensor, err_before: Tensor, err: Tensor,
-                stats: Dict[str, Tensor], infos: List[dict], seconds: float) -> None:
-        """Per-batch statistics: kept in :attr:`history` and sent to the MessageHub."""
+                stats: Dict[str, Tensor], infos: List[dict], seconds: float,
+                fallbacks: int = 0) -> None:
+        """Per-batch statistics: kept in :attr:`history` and sent to the MessageHub.
+
+        ``fallbacks``: selected chains that kept the non-adapted result (never above the
+        base's E_s); ``diverged``: adaptation runs stopped by a non-finite loss or
+        gradient or by E_s rising above its value before adaptation.
+        """
         n = valid.sum().clamp(min=1)
         frac = lambda m: ((m & valid).sum() / n).item()  # noqa: E731
         row = dict(E_s_before=masked_mean(err_before, valid).item(),
@@ -316,6 +331,9 @@ class TestTimeAdapter:
                    selected_frac=frac(stats['tta_selected']),
                    accepted_frac=frac(stats['tta_accepted']),
                    drift_resets=float(sum(i['drift_reset'] for i in infos)),
+                   fallbacks=float(fallbacks),
+                   selected=float((stats['tta_selected'] & valid).sum()),
+                   diverged=float(sum(i['diverged'] for i in infos)),
                    time=seconds)
         self.history.append(row)
         hub = MessageHub.get_current_instance()

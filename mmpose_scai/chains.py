@@ -71,6 +71,7 @@ class KeypointChains:
                  chains: Optional[Dict[str, Sequence[str]]] = None,
                  virtual: Optional[Dict[str, Sequence[str]]] = None,
                  disabled: Sequence[str] = ()) -> None:
+        source = f'chains={chains!r}' if chains is not None else f'layout {layout!r}'
         if chains is None:
             if layout not in CHAIN_LAYOUTS:
                 raise ValueError(f'Unknown chain layout {layout!r}; known layouts: '
@@ -79,8 +80,8 @@ class KeypointChains:
             chains, virtual = spec['chains'], {**spec['virtual'], **(virtual or {})}
         virtual = dict(virtual or {})
         if not chains:
-            raise ValueError('The chain layout defines no chains; SCAI needs at least one '
-                             'chain A -> B -> C -> D.')
+            raise ValueError(f'The chain config ({source}) defines no chains; SCAI needs '
+                             'at least one chain A -> B -> C -> D.')
 
         self.keypoint_names = list(keypoint_names)
         self.num_keypoints = len(self.keypoint_names)

@@ -90,6 +90,7 @@ class SCAIHead(BaseHead):
         self.register_buffer('chain_labelled', torch.zeros(self.chains.num_chains))
         self.adapter = None  # a TestTimeAdapter, set from test_cfg or by SCAITTAHook
         self._warned_disabled = False
+        self._warned_masked = False
         self._register_load_state_dict_pre_hook(self._remap_base_keys)
 
     # ------------------------------------------------------------ base model
@@ -186,18 +187,39 @@ class SCAIHead(BaseHead):
             refined, err = heatmaps, heatmaps.new_zeros(0, self.chains.num_chains)
         else:
             refined, err, stats = self.refine(heatmaps, f, test_cfg)
-            self._log_stats(err, stats)
+            self._log_stats(err, stats, heatmaps)
+        # non-finite channels keep no chain (prepare masks them); they are decoded from
+        # zeros and then masked: score 0 at the box centre (so are non-finite decodes)
+        finite = torch.isfinite(refined).flatten(2).all(-1).cpu().numpy()
+        refined = torch.nan_to_num(refined, nan=0., posinf=0., neginf=0.)
         preds = self.base_head.decode(refined)
+        centre = np.asarray(getattr(self.base_head.decoder, 'input_size', (0, 0))) / 2
         kpt_err = self.chains.per_keypoint(err, torch.isfinite(err)).cpu().numpy()
-        for pred, e in zip(preds, kpt_err):
+        for pred, e, ok in zip(preds, kpt_err, finite):
+            ok = ok[None] & np.isfinite(pred.keypoints).all(-1) & \
+                np.isfinite(pred.keypoint_scores)
+            pred.keypoints[~ok] = centre
+            pred.keypoint_scores[~ok] = 0.
             pred.keypoint_self_errors = e[None].astype(np.float32)
         if test_cfg.get('output_heatmaps', False):
             return preds, [PixelData(heatmaps=hm) for hm in refined.detach()]
         return preds
 
-    def _log_stats(self, err: Tensor, stats: Dict[str, Tensor]) -> None:
+    def _log_stats(self, err: Tensor, stats: Dict[str, Tensor], heatmaps: Tensor) -> None:
         hub = MessageHub.get_current_instance()
         valid = torch.isfinite(err)
+        # instances with an enabled chain masked (non-finite heatmaps, unusable anchor)
+        inst = ((~valid & self.enabled_chains()[None]).any(1)
+                | ~torch.isfinite(heatmaps).flatten(1).all(1))
+        hub.update_scalar('test/scai_masked_instances', inst.sum().item())
+        if inst.any() and not self._warned_masked:
+            warnings.warn(
+                f'SCAI masked {inst.sum().item()} of {len(inst)} instances: non-finite '
+                'heatmaps or an anchor heatmap maximum below min_anchor_score='
+                f'{getattr(self.refiner, "min_anchor_score", None)}. Their chains keep the '
+                'base prediction; non-finite keypoints get score 0 at the box centre. '
+                'Counted per batch as test/scai_masked_instances (warned once).')
+            self._warned_masked = True
         if valid.any():
             hub.update_scalar('test/scai_E_s', err[valid].mean().item())
         if 'use_base' in stats:
@@ -294,9 +316,47 @@ class SCAIHead(BaseHead):
 
     # ------------------------------------------------------------ checkpoints
     def _remap_base_keys(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        """Load an ordinary MMPose checkpoint: ``head.X`` -> ``head.base_head.X``."""
+        """Load an ordinary MMPose checkpoint: ``head.X`` -> ``head.base_head.X``; then
+        check the checkpoint against the model (:meth:`_check_checkpoint`)."""
         own = ('base_head.', 'refiner.', 'chain_labelled')
         for key in [k for k in state_dict if k.startswith(prefix)]:
             rest = key[len(prefix):]
             if not rest.startswith(own):
                 state_dict[prefix + 'base_head.' + rest] = state_dict.pop(key)
+        self._check_checkpoint(state_dict, prefix)
+
+    def _check_checkpoint(self, state_dict: dict, prefix: str) -> None:
+        """Raise on a checkpoint of another keypoint set or another refiner.
+
+        MMEngine loads ``load_from`` with ``strict=False``, which only warns about a
+        size mismatch and leaves that layer at its initial weights, so the check lives
+        in the model's own load path. A base checkpoint (no ``refiner.`` keys) passes:
+        the refiner then keeps its initial weights.
+        """
+        key = prefix + 'base_head.final_layer.weight'
+        k_model = self.base_head.out_channels
+        if key in state_dict and state_dict[key].shape[0] != k_model:
+            raise ValueError(
+                f'The checkpoint predicts {state_dict[key].shape[0]} keypoints ({key} has '
+                f'shape {tuple(state_dict[key].shape)}), the model {k_model} '
+                f'({self.chains.keypoint_names}). Use a checkpoint of this dataset, or '
+                'set base_head.out_channels and metainfo to the checkpoint\'s.')
+        model = {prefix + k: v for k, v in self.state_dict().items()}
+        ckpt = [k for k in state_dict if k.startswith(prefix)]
+        ref = prefix + 'refiner.'
+        bad = []
+        if any(k.startswith(ref) for k in ckpt):  # a SCAI checkpoint: same refiner?
+            missing = sorted(k for k in model if k.startswith(ref) and k not in state_dict)
+            unexpected = sorted(k for k in ckpt if k.startswith(ref) and k not in model)
+            bad += [f'missing {missing}'] * bool(missing)
+            bad += [f'unexpected {unexpected}'] * bool(unexpected)
+        shapes = [f'{k}: checkpoint {tuple(state_dict[k].shape)}, model '
+                  f'{tuple(model[k].shape)}' for k in ckpt
+                  if k in model and hasattr(state_dict[k], 'shape')
+                  and tuple(state_dict[k].shape) != tuple(model[k].shape)]
+        bad += [f'shape mismatch {shapes}'] * bool(shapes)
+        if bad:
+            raise ValueError(
+                'The checkpoint does not match this SCAIHead (another refiner, chain '
+                'layout or base head?): ' + '; '.join(bad) + '. To reuse only its base '
+                f'model, drop the keys starting with {ref!r} from the state dict.')

@@ -92,6 +92,12 @@ class SCAITTAHook(Hook):
             f'{mean["selected_frac"]:.1%}, accepted {mean["accepted_frac"]:.1%}, '
             f'drift resets {sum(r["drift_resets"] for r in rows):.0f}, '
             f'{mean["time"] * 1e3:.1f} ms/batch')
+        fallbacks, selected = (sum(r[k] for r in rows) for k in ('fallbacks', 'selected'))
+        diverged = sum(r['diverged'] for r in rows)
+        log = runner.logger.warning if diverged else runner.logger.info
+        log(f'SCAI TTA ({phase}): {fallbacks:.0f} of {selected:.0f} selected chains '
+            f'({fallbacks / max(selected, 1):.1%}) fell back to the non-adapted result; '
+            f'adaptation diverged (stopped early) in {diverged:.0f} runs')
 
     # ------------------------------------------------------------------ hooks
     def before_train(self, runner) -> None:
