@@ -47,16 +47,16 @@ def test_a_virtual_keypoint_of_missing_keypoints_is_named():
         KeypointChains(COCO, layout='coco', virtual=dict(neck=('left_shoulder', 'chest')))
 
 
-@pytest.mark.parametrize('refiner, match', [
+@pytest.mark.parametrize('options, match', [
     (dict(correct_slots=('A', 'D')), r"correct_slots .* got \('A', 'D'\)"),
     (dict(correct_slots=()), r'correct_slots .* got \(\)'),
     (dict(start='gt'), "start must be .* got 'gt'"),
     (dict(min_anchor_score=1.0), r'min_anchor_score must be in \[0, 1\), got 1.0'),
     (dict(min_anchor_score=-0.1), 'got -0.1'),
 ])
-def test_refiner_options_out_of_range_are_named(refiner, match):
+def test_refiner_options_out_of_range_are_named(options, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(dict(type='SCAIHead', base_head=base_head(), refiner=refiner))
+        MODELS.build(dict(type='SCAIHead', base_head=base_head(), refiner=options))
 
 
 def test_scai_estimator_without_scai_head_is_named():

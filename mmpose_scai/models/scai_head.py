@@ -1,12 +1,12 @@
 """SCAIHead: wraps any MMPose heatmap head and refines its heatmaps before decoding."""
 import warnings
 from dataclasses import dataclass, replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.logging import MessageHub, print_log
+from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 from torch import Tensor
 

@@ -1,5 +1,4 @@
 """``resolve_data_root``: env var, ``../shared/data`` from the repo root, demo subset."""
-import os
 import os.path as osp
 
 import pytest
