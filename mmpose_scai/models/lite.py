@@ -36,7 +36,7 @@ from mmpose.registry import MODELS
 from ..chains import KeypointChains
 from .heatmaps import heatmap_peaks, render_gaussians
 from .losses import heatmap_distance
-from .refiner import ChainInputs, ChainState, SCAIRefiner
+from .refiner import ChainInputs, ChainState, SCAIRefiner, check_refiner_options
 
 #: Width of the feedback: e_s (2), the anchor A (2), the base's D (2) and the scores of
 #: A, B, C, D (4).
@@ -139,14 +139,7 @@ class SCAILiteRefiner(BaseModule):
                  max_distal_score: Optional[float] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        bad = set(correct_slots) - set('BCD')
-        if bad or not correct_slots:
-            raise ValueError(f'correct_slots must be a non-empty subset of B, C, D; got '
-                             f'{tuple(correct_slots)}')
-        if start not in ('phi', 'base'):
-            raise ValueError(f'start must be "phi" or "base", got {start!r}')
-        if not 0 <= min_anchor_score < 1:
-            raise ValueError(f'min_anchor_score must be in [0, 1), got {min_anchor_score}')
+        check_refiner_options(correct_slots, start, min_anchor_score)
         heatmap_distance(torch.zeros(1, 1), torch.zeros(1, 1), error_mode)  # validate
         self.chains = chains
         self.sigma = sigma

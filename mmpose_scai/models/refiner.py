@@ -59,6 +59,19 @@ class ChainInputs:
                        valid=self.valid[index])
 
 
+def check_refiner_options(correct_slots: Sequence[str], start: str,
+                          min_anchor_score: float) -> None:
+    """Raise a ValueError naming the first refiner option out of range."""
+    bad = set(correct_slots) - set('BCD')
+    if bad or not correct_slots:
+        raise ValueError(f'correct_slots must be a non-empty subset of B, C, D; got '
+                         f'{tuple(correct_slots)}')
+    if start not in ('phi', 'base'):
+        raise ValueError(f'start must be "phi" or "base", got {start!r}')
+    if not 0 <= min_anchor_score < 1:
+        raise ValueError(f'min_anchor_score must be in [0, 1), got {min_anchor_score}')
+
+
 @MODELS.register_module()
 class SCAIRefiner(BaseModule):
     """Φ, Γ and C over keypoint chains.
@@ -91,14 +104,7 @@ class SCAIRefiner(BaseModule):
                  min_anchor_score: float = 0.1,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        bad = set(correct_slots) - set('BCD')
-        if bad or not correct_slots:
-            raise ValueError(f'correct_slots must be a non-empty subset of B, C, D; got '
-                             f'{tuple(correct_slots)}')
-        if start not in ('phi', 'base'):
-            raise ValueError(f'start must be "phi" or "base", got {start!r}')
-        if not 0 <= min_anchor_score < 1:
-            raise ValueError(f'min_anchor_score must be in [0, 1), got {min_anchor_score}')
+        check_refiner_options(correct_slots, start, min_anchor_score)
         self.chains = chains
         self.sigma = sigma
         self.correct_slots = tuple(s for s in 'BCD' if s in correct_slots)
