@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='default work_dirs/benchmark (work_dirs/benchmark-quick with '
                    '--quick)')
     p.add_argument('--quick', action='store_true',
-                   help='smoke run: 64 images per split, 1 epoch per SCAI stage on 256 '
+                   help='smoke run: 64 images per split, 1 epoch per SCAI stage on 128 '
                    'images, 100 bootstrap resamples; reuses the real base checkpoints '
                    'when there are any (else trains a tiny base for one short epoch)')
     p.add_argument('--no-wait', action='store_true',
@@ -73,7 +73,7 @@ def settings_from_args(args) -> Settings:
     s.scai_config = osp.join(root, s.scai_config)
     if args.quick:
         s.quick, s.limit, s.bootstrap = True, 64, 100
-        s.train_images = args.train_images or 256
+        s.train_images = args.train_images or 128
         s.stages = dict(pretrain_epochs=1, correct_epochs=1, multi_epochs=1, max_rounds=3)
         s.wait_base = False
         s.work_dir = osp.join('work_dirs', 'benchmark-quick')

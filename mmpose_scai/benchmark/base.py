@@ -81,9 +81,16 @@ def running_trainers(work_dir: str) -> List[int]:
             continue
         if not any(a.endswith('train.py') for a in args):
             continue
+        pid = int(d.split('/')[2])
+        try:
+            cwd = os.readlink(f'/proc/{pid}/cwd')
+        except OSError:
+            cwd = os.getcwd()
         for i, a in enumerate(args[:-1]):
-            if a == '--work-dir' and args[i + 1].rstrip('/') in (target, rel):
-                pids.append(int(d.split('/')[2]))
+            if a == '--work-dir' and (
+                    osp.normpath(osp.join(cwd, args[i + 1])) == target
+                    or args[i + 1].rstrip('/') == rel):
+                pids.append(pid)
     return [p for p in pids if p != os.getpid()]
 
 
@@ -135,7 +142,7 @@ def ensure_base(config: str, work_dir: str, max_epochs: int, log_file: str,
         log = open(log_file, 'a')
         env = dict(os.environ, PYTHONUNBUFFERED='1')
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if not wait and proc is None:
+    if not wait:  # a training started here goes on in the background
         return dict(status='partial', epochs=train_epochs_done(work_dir))
     last = -1
     while True:
@@ -144,7 +151,8 @@ def ensure_base(config: str, work_dir: str, max_epochs: int, log_file: str,
             curve = val_curve(work_dir)
             ap = curve.get(done, {}).get('coco/AP')
             echo(f'[base] {done}/{max_epochs} epochs'
-                 + (f', val AP {ap:.4f}' if ap is not None else '')
+                 + (f', val AP as logged by the training {ap:.4f}' if ap is not None
+                    else '')
                  + f' ({time.strftime("%H:%M:%S")})')
             last = done
         if done >= max_epochs:

@@ -116,12 +116,13 @@ def plain_correction(head, cache: dict, flip: bool = False, rounds: int = 1,
 
     Returns:
         dict: ``heatmaps`` (Tensor[N, K, h, w]; chains not refinable keep the base),
-        ``E_s`` of the corrected chains and ``E_base`` of the base chains (ndarray[N, G])
-        and ``valid`` (bool ndarray[N, G]).
+        ``E_s`` of the corrected chains and ``E_base`` of the base chains (ndarray[N, G]),
+        ``valid`` (bool ndarray[N, G]) and ``anchor_norm`` (‖H_A‖₂ per chain, the scale
+        of E_s).
     """
     refiner = head.refiner
     heatmaps = _heatmaps(cache, flip)
-    hms, es, eb, vs = [], [], [], []
+    hms, es, eb, vs, an = [], [], [], [], []
     head.eval()
     for i in range(0, len(heatmaps), batch_size):
         hm = heatmaps[i:i + batch_size].float()
@@ -138,8 +139,10 @@ def plain_correction(head, cache: dict, flip: bool = False, rounds: int = 1,
         es.append(torch.where(inp.valid, err, nan).numpy())
         eb.append(torch.where(inp.valid, e_base, nan).numpy())
         vs.append(inp.valid.numpy())
+        norm = inp.anchor.flatten(2).pow(2).sum(-1).sqrt()
+        an.append(torch.where(inp.valid, norm, nan).numpy())
     return dict(heatmaps=torch.cat(hms), E_s=np.concatenate(es), E_base=np.concatenate(eb),
-                valid=np.concatenate(vs))
+                valid=np.concatenate(vs), anchor_norm=np.concatenate(an))
 
 
 def chain_distal_index(head) -> np.ndarray:

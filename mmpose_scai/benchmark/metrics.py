@@ -145,7 +145,8 @@ def batch_correlation(x: np.ndarray, y: np.ndarray, batch_size: int = 32,
 
 # ----------------------------------------------------------- selection rules
 def selection_report(err_base: np.ndarray, err_corr: np.ndarray, es_base: np.ndarray,
-                     es_corr: np.ndarray, thr: float = 0.2) -> Dict[str, float]:
+                     es_corr: np.ndarray, thr: float = 0.2,
+                     tie_tol: float = 1e-3) -> Dict[str, float]:
     """How well "accept the correction iff E_s falls" picks between two predictions.
 
     All arrays are per decision (e.g. per instance and chain, for the distal joint):
@@ -156,7 +157,8 @@ def selection_report(err_base: np.ndarray, err_corr: np.ndarray, es_base: np.nda
         dict: for each policy ``never`` (base), ``always`` (corrected), ``rule`` and
         ``oracle`` (the better of the two per decision): mean error and PCK@thr; plus
         ``rule_acc``, the fraction of decisions where the rule picks the truly better
-        prediction (ties count as right), ``accept_frac`` and ``n``.
+        prediction (ties count as right), ``tie_frac`` (errors within ``tie_tol``) and
+        ``rule_acc_nontie`` (the accuracy on the other decisions), ``accept_frac``, ``n``.
     """
     arrs = [np.asarray(a, np.float64).ravel() for a in (err_base, err_corr, es_base,
                                                          es_corr)]
@@ -171,6 +173,12 @@ def selection_report(err_base: np.ndarray, err_corr: np.ndarray, es_base: np.nda
         out[f'{name}_pck'] = float((e <= thr).mean()) if e.size else float('nan')
     right = np.where(accept, ec <= eb, eb <= ec)
     out['rule_acc'] = float(right.mean()) if ok.any() else float('nan')
+    # decisions where the two predictions are (nearly) equally good are no test of the
+    # rule: report their share and the rule's accuracy on the others
+    tie = np.abs(eb - ec) <= tie_tol
+    out['tie_frac'] = float(tie.mean()) if ok.any() else float('nan')
+    out['rule_acc_nontie'] = (float(right[~tie].mean()) if (~tie).any()
+                              else float('nan'))
     # accuracy of the trivial rules, for reference
     out['never_acc'] = float((eb <= ec).mean()) if ok.any() else float('nan')
     out['always_acc'] = float((ec <= eb).mean()) if ok.any() else float('nan')

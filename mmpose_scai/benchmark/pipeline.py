@@ -11,10 +11,11 @@ Layout of ``work_dir``::
     base_curve.json       validation AP per base epoch (and test AP, report only)
     ann/                  derived annotation files (split subsets, COCO limb-only)
     e<N>/cache/<split>.pt base heatmaps (plain, flip-averaged), f and meta per split
-    e<N>/scai/main/       SCAI trained on the frozen base (staged, Runner)
-    e<N>/scai/gamma_frozen/  ablation: stage 2 with Γ frozen (from main's stage-1 ckpt)
-    e<N>/rows/<split>/<row>.{json,npz,pkl}  one evaluated row
-    e<N>/tuning.json      the choices made on the validation split
+    e<N>/<tag>/           one SCAI training setting, tag scai_n<images>_s<P>-<C>-<M>:
+        scai/main/        SCAI trained on the frozen base (staged, Runner)
+        scai/gamma_frozen/  ablation: stage 2 with Γ frozen (from main's stage-1 ckpt)
+        rows/<split>/<row>.{json,npz,pkl}  one evaluated row
+        tuning.json       the choices made on the validation split
     report.json           everything the report prints
 """
 import json
@@ -51,7 +52,7 @@ class Settings:
     work_dir: str = osp.join('work_dirs', 'benchmark')
     base_config: str = BASE_CONFIG
     scai_config: str = SCAI_CONFIG
-    base_epochs: int = 6
+    base_epochs: Optional[int] = None
     #: wait for a base training in progress (False: use the epochs done so far)
     wait_base: bool = True
     #: stop waiting for the base after this many minutes (None: no limit)
@@ -175,24 +176,27 @@ class Pipeline:
                 return info
             base_wd = osp.join(self.wd, 'base')
             max_epochs = self.s.base_epochs or self.cfg('base').train_cfg['max_epochs']
-            if self.s.quick and not epoch_checkpoints(base_wd):
+            state = None
+            if self.s.quick:
                 main_base = osp.join(osp.dirname(self.wd), 'benchmark', 'base')
-                if epoch_checkpoints(main_base):
+                if not _all_ckpts(base_wd) and _all_ckpts(main_base):
                     base_wd = main_base  # reuse the real base, read-only
                     self.log(f'quick: reusing the base checkpoints in {base_wd}')
-            if self.s.quick and epoch_checkpoints(base_wd):
-                max_epochs = train_epochs_done(base_wd)
-            deadline = (time.time() + 60 * self.s.base_wait_minutes
-                        if self.s.base_wait_minutes is not None else None)
-            extra = []
-            if self.s.base_cfg_options:
-                extra = ['--cfg-options'] + [f'{k}={_cli(v)}' for k, v in
-                                             self.s.base_cfg_options.items()]
-            state = ensure_base(self.s.base_config, base_wd, max_epochs,
-                                osp.join(self.wd, 'base.log'), wait=self.s.wait_base,
-                                echo=self.log, extra_args=extra, deadline=deadline,
-                                poll_s=5 if self.s.quick else 60)
-            ckpts = epoch_checkpoints(base_wd)
+                if _all_ckpts(base_wd):
+                    state = dict(status='reused (quick)')
+            if state is None:
+                deadline = (time.time() + 60 * self.s.base_wait_minutes
+                            if self.s.base_wait_minutes is not None else None)
+                extra = []
+                if self.s.base_cfg_options:
+                    extra = ['--cfg-options'] + [f'{k}={_cli(v)}' for k, v in
+                                                 self.s.base_cfg_options.items()]
+                state = ensure_base(self.s.base_config, base_wd, max_epochs,
+                                    osp.join(self.wd, 'base.log'),
+                                    wait=self.s.wait_base or self.s.quick, echo=self.log,
+                                    extra_args=extra, deadline=deadline,
+                                    poll_s=5 if self.s.quick else 60)
+            ckpts = _all_ckpts(base_wd)
             if not ckpts:
                 raise RuntimeError(f'no base checkpoint in {base_wd}')
             curve = self.base_curve(base_wd, ckpts)
@@ -249,6 +253,14 @@ class Pipeline:
     def edir(self, *parts) -> str:
         return osp.join(self.wd, self.ekey(), *parts)
 
+    def sdir(self, *parts) -> str:
+        """Folder of one SCAI training setting (training images and stage lengths),
+        so that runs with other settings never reuse each other's models or rows."""
+        st = self.s.stages
+        tag = (f'scai_n{self.s.train_images or "all"}_s{st["pretrain_epochs"]}-'
+               f'{st["correct_epochs"]}-{st["multi_epochs"]}')
+        return self.edir(tag, *parts)
+
     def step_cache(self) -> Dict[str, dict]:
         caches = {}
         with self._timed('2 cache base outputs'):
@@ -281,13 +293,13 @@ class Pipeline:
         st = dict(self.s.stages)
         with self._timed('3 train SCAI'):
             cfg = scai_train_config(
-                self.s.scai_config, self.edir('scai', 'main'),
+                self.s.scai_config, self.sdir('scai', 'main'),
                 self.report['base']['checkpoint'], st, self.s.train_images,
                 self.s.num_workers, self.s.scai_cfg_options, seed=self.s.seed,
                 name='scai_main')
             res = train_scai(cfg, self.log)
             ckpts['scai'] = res['checkpoint']
-            ckpts['stage1'] = epoch_checkpoints(cfg.work_dir)[st['pretrain_epochs']]
+            ckpts['stage1'] = res['stage1']
             self.report['steps'].setdefault('3 train SCAI', {})['main'] = res
             if self.s.ablation:
                 # the paper's "correction alone": stage 2 with Γ frozen at its stage-1
@@ -296,7 +308,7 @@ class Pipeline:
                 opts = dict(self.s.scai_cfg_options)
                 opts['optim_wrapper.gamma.optimizer.lr'] = 0.0
                 cfg_ab = scai_train_config(
-                    self.s.scai_config, self.edir('scai', 'gamma_frozen'),
+                    self.s.scai_config, self.sdir('scai', 'gamma_frozen'),
                     ckpts['stage1'], ab, self.s.train_images, self.s.num_workers, opts,
                     seed=self.s.seed, name='scai_gamma_frozen')
                 res_ab = train_scai(cfg_ab, self.log)
@@ -316,7 +328,7 @@ class Pipeline:
     def evaluate(self, split: str, variant: Variant, force: bool = False) -> dict:
         """Run one row on one split (cached in ``e<N>/rows/<split>/``)."""
         slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', variant.name)
-        rdir = self.edir('rows', split)
+        rdir = self.sdir('rows', split)
         os.makedirs(rdir, exist_ok=True)
         jpath = osp.join(rdir, slug + '.json')
         if osp.exists(jpath) and not force:
@@ -326,7 +338,10 @@ class Pipeline:
                 return row
         cache = self.caches[split]
         head = self.head(variant.model) if variant.refine else None
-        res = run_variant(head, cache, variant, self.s.batch_size)
+        if variant.extra.get('plain'):
+            res = self._plain(head, cache, variant)
+        else:
+            res = run_variant(head, cache, variant, self.s.batch_size)
         dec_head = head if head is not None else self._base_head()
         kpts, scores = decode(dec_head, res['heatmaps'], cache['meta'])
         ann = self.ann_file(split, cache['meta']['img_id'])
@@ -362,6 +377,20 @@ class Pipeline:
             json.dump(_jsonable(row), f, indent=1)
         return row
 
+    def _plain(self, head, cache: dict, variant: Variant) -> dict:
+        """The "always correct" row: no E_s acceptance, no base candidate."""
+        saved = head.refiner.start_mode
+        if variant.start is not None:
+            head.refiner.start_mode = variant.start
+        t0 = time.perf_counter()
+        try:
+            p = plain_correction(head, cache, flip=variant.flip, rounds=variant.rounds)
+        finally:
+            head.refiner.start_mode = saved
+        return dict(heatmaps=p['heatmaps'], E_s=p['E_s'], E_base=p['E_base'],
+                    valid=p['valid'], use_base=~p['valid'], tta_accepted=None,
+                    tta_history=[], seconds=time.perf_counter() - t0)
+
     def _base_head(self):
         if 'base_head' not in self._models:
             model = build_model(self.cfg('base'))  # the codec only; weights not needed
@@ -370,16 +399,16 @@ class Pipeline:
 
     def load_table(self, split: str, name: str):
         slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
-        with open(osp.join(self.edir('rows', split), slug + '.pkl'), 'rb') as f:
+        with open(osp.join(self.sdir('rows', split), slug + '.pkl'), 'rb') as f:
             return pickle.load(f)['table']
 
     def load_arrays(self, split: str, name: str) -> dict:
         slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
-        return dict(np.load(osp.join(self.edir('rows', split), slug + '.npz')))
+        return dict(np.load(osp.join(self.sdir('rows', split), slug + '.npz')))
 
     def step_tune(self) -> dict:
         """Minimal tuning on the validation split (never on test)."""
-        path = self.edir('tuning.json')
+        path = self.sdir('tuning.json')
         if osp.exists(path):
             with open(path) as f:
                 self.tuning = json.load(f)
@@ -434,15 +463,17 @@ class Pipeline:
             Variant('+SCAI+TTA+flip', flip=True, tta=tta, **sr),
             Variant('+SCAI+TTA paper preset', tta=dict(preset='paper'), **sr,
                     note='20 steps, lr 0.013 x0.96, 20 rounds, per-batch accept'),
+            Variant('switch: always correct (no E_s rule)', **sr,
+                    extra=dict(plain=True),
+                    note='every round kept, base never a candidate; no TTA'),
             Variant('switch: safeguard=none', tta=dict(tta, safeguard='none'), **sr),
             Variant('switch: safeguard=batch', tta=dict(tta, safeguard='batch'), **sr),
             Variant('switch: safeguard=instance', tta=dict(tta, safeguard='instance'),
                     **sr),
             Variant('switch: selective q=0.5', tta=dict(tta, select_quantile=0.5), **sr),
             Variant('switch: all chains', tta=dict(tta, select_quantile=None), **sr),
-            # one adaptation per person: ~1 s each on 2 cores, so only on the COCO sample
-            Variant('switch: per-instance TTA', tta=dict(tta, unit='instance'), **sr,
-                    extra=dict(splits=['coco'])),
+            # one adaptation per person (a person's result does not depend on its batch)
+            Variant('switch: per-instance TTA', tta=dict(tta, unit='instance'), **sr),
             Variant('switch: continual', tta=dict(tta, mode='continual'), **sr),
             Variant('ablation: Phi only (stage 1, no C)', model='stage1', rounds=0,
                     start='phi', note='Φ prediction + E_s base-candidate rule'),
@@ -501,6 +532,15 @@ class Pipeline:
                     plain = plain_correction(head, cache, rounds=ch['rounds'])
                 finally:
                     head.refiner.start_mode = saved
+                # E_s relative to the anchor heatmap's own norm (E_s scales with it)
+                with np.errstate(all='ignore'):
+                    rel = plain['E_base'] / plain['anchor_norm']
+                sig['base_rel'] = signal_report(rel, a_base['keypoints'], a_base['scores'],
+                                                cache['meta'], didx, self.s.batch_size,
+                                                self.s.seed)
+                sig['anchor_norm'] = signal_report(
+                    plain['anchor_norm'], a_base['keypoints'], a_base['scores'],
+                    cache['meta'], didx, self.s.batch_size, self.s.seed)
                 kp_plain, _ = decode(head, plain['heatmaps'], cache['meta'])
                 sel = selection_analysis(a_base['keypoints'], kp_plain, plain['E_base'],
                                          plain['E_s'], cache['meta'], didx)
@@ -547,6 +587,11 @@ class Pipeline:
         md = render_markdown(rep)
         with open(osp.join(self.wd, 'report.md'), 'w') as f:
             f.write(md)
+        # a copy per base epoch and SCAI setting, which later runs do not overwrite
+        with open(self.sdir('report.json'), 'w') as f:
+            json.dump(rep, f, indent=1)
+        with open(self.sdir('report.md'), 'w') as f:
+            f.write(md)
         self.echo(md)
         if self.s.docs_dir:
             os.makedirs(self.s.docs_dir, exist_ok=True)
@@ -567,6 +612,14 @@ class Pipeline:
 
 
 # ------------------------------------------------------------------- utils
+def _all_ckpts(base_wd: str) -> Dict[int, str]:
+    """Per-epoch base checkpoints: ``epoch_N.pth`` of the work dir, completed by the
+    snapshots of ``best_coco_AP_epoch_N.pth`` in ``<work dir>_snapshots`` (taken while
+    a run whose config saved no per-epoch checkpoints was going on)."""
+    ckpts = {**epoch_checkpoints(base_wd + '_snapshots'), **epoch_checkpoints(base_wd)}
+    return dict(sorted(ckpts.items()))
+
+
 def _cli(v) -> str:
     return json.dumps(v).replace(' ', '') if not isinstance(v, str) else v
 

@@ -41,7 +41,7 @@ def rows_table(rows: List[dict], boot: Optional[Dict[str, dict]] = None) -> str:
 def render_markdown(rep: dict) -> str:
     parts = []
     base = rep.get('base', {})
-    parts.append('## Base model learning curve (LSPET validation split, 500 images)')
+    parts.append('## Base model learning curve (LSPET validation split; AP, PCK in %)')
     curve = base.get('curve') or {}
     if curve:
         body = []
@@ -69,11 +69,12 @@ def render_markdown(rep: dict) -> str:
                             for g in tun['tta_grid']]))
         parts.append(f'\nBase val AP {_pct(tun.get("base_val_AP"))}; chosen: '
                      f'`{tun.get("chosen")}`.')
-    for split, title in (('test', 'LSPET-test (1,000 persons)'),
+    for split, title in (('test', 'LSPET-test'),
                          ('coco', 'COCO sample, 12 limb joints (cross-dataset)')):
         rows = (rep.get('rows') or {}).get(split)
         if not rows:
             continue
+        title += f' ({rows[0]["n"]} persons; AP etc. in %)'
         boot = (rep.get('analysis') or {}).get('bootstrap', {}).get(split, {})
         parts.append(f'\n## {title}')
         parts.append(rows_table(rows, boot))
@@ -86,13 +87,18 @@ def render_markdown(rep: dict) -> str:
         for split in ('val', 'test', 'coco'):
             if split not in an:
                 continue
-            for who in ('base', 'scai'):
+            for who in ('base', 'base_rel', 'anchor_norm', 'scai'):
+                if who not in an[split]['signal']:
+                    continue
                 s = an[split]['signal'][who]
                 body.append([split, who, _f(s['batch_r_err'], '+.3f'),
                              _f(s['batch_r_acc'], '+.3f'), _f(s['inst_r_err'], '+.3f'),
                              _f(s['chain_spearman_es'], '+.3f'),
                              _f(s['chain_spearman_conf'], '+.3f'), str(s['n_chain'])])
-        parts.append(table(['split', 'E_s of', 'r batch (err)', 'r batch (PCK)',
+        parts.append('(`base_rel`: E_s ÷ ‖H_A‖₂ of the base chain; `anchor_norm`: ‖H_A‖₂ '
+                     'alone. Positive Spearman = the signal rises with the error, as a '
+                     'quality signal should; r against PCK should then be negative.)\n')
+        parts.append(table(['split', 'signal', 'r batch (err)', 'r batch (PCK)',
                             'r instance (err)', 'Spearman E_s', 'Spearman 1−score',
                             'chains'], body))
         parts.append('\n## Accept-if-E_s-falls vs never / always / oracle (distal joint '
@@ -103,13 +109,15 @@ def render_markdown(rep: dict) -> str:
                 continue
             s = an[split]['selection']
             body.append([split, str(s['n']), _pct(s['accept_frac']), _pct(s['rule_acc']),
-                         _pct(s['never_acc']),
+                         _pct(s['never_acc']), _pct(s.get('tie_frac')),
+                         _pct(s.get('rule_acc_nontie')),
                          ' / '.join(_pct(s[f'{k}_pck']) for k in
                                     ('never', 'always', 'rule', 'oracle')),
                          ' / '.join(_f(s[f'{k}_err'], '.3f') for k in
                                     ('never', 'always', 'rule', 'oracle'))])
         parts.append(table(['split', 'chains', 'accepted %', 'rule right %',
-                            'never right %', 'PCK@0.2 never/always/rule/oracle',
+                            'never right %', 'ties %', 'rule right % (non-ties)',
+                            'PCK@0.2 never/always/rule/oracle',
                             'err never/always/rule/oracle'], body))
     parts.append(f'\nWall time {rep.get("wall_seconds")} s; machine {rep.get("machine")}; '
                  f'finished {rep.get("finished")}.')

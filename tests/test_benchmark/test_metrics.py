@@ -119,6 +119,9 @@ def test_selection_report_by_hand():
     assert r['rule_acc'] == pytest.approx(0.75)
     assert r['never_acc'] == pytest.approx(0.75)  # 0, 2, 3
     assert r['always_acc'] == pytest.approx(0.5)  # 1, 2
+    # decision 2 is a tie; on the other three the rule is right twice
+    assert r['tie_frac'] == pytest.approx(0.25)
+    assert r['rule_acc_nontie'] == pytest.approx(2 / 3)
     assert r['never_pck'] == pytest.approx(0.25)
     assert r['oracle_pck'] == pytest.approx(0.5)
     # non-finite decisions are dropped

@@ -18,7 +18,8 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=32)
 # every epoch's checkpoint is kept: the benchmark reports the base's learning curve
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater', max_keep_ckpts=-1))
+default_hooks = dict(
+    checkpoint=dict(interval=1, save_best='coco/AP', rule='greater', max_keep_ckpts=-1))
 
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=1.5)
 
