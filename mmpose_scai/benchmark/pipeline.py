@@ -416,7 +416,8 @@ class Pipeline:
             return self.tuning
         with self._timed('4 tune on val'):
             grid = []
-            base = self.evaluate('val', Variant('base', model='base', refine=False))
+            base = self.evaluate('val', Variant('base', model='base', refine=False,
+                                                note='base heatmaps, decoded'))
             for start in ('phi', 'base'):
                 for rounds in (1, 3):
                     v = Variant(f'tune start={start} rounds={rounds}', start=start,
@@ -514,9 +515,9 @@ class Pipeline:
             didx = chain_distal_index(head)
             for split in ('val', 'test', 'coco'):
                 cache = self.caches[split]
-                base = self.evaluate(split, Variant('base', model='base', refine=False))
-                scai = self.evaluate(split, Variant('+SCAI', start=ch['start'],
-                                                    rounds=ch['rounds']))
+                rows = {v.name: v for v in self.variants()}
+                base = self.evaluate(split, rows['base'])
+                scai = self.evaluate(split, rows['+SCAI'])
                 a_base = self.load_arrays(split, 'base')
                 a_scai = self.load_arrays(split, '+SCAI')
                 sig = dict(
