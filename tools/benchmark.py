@@ -17,7 +17,6 @@ Steps (each cached under --work-dir; re-running skips what is done):
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 

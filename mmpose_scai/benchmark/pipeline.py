@@ -31,8 +31,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from .analysis import score_keypoints, selection_analysis, signal_report
-from .base import (ensure_base, epoch_checkpoints, pick_checkpoint, train_epochs_done,
-                   val_curve)
+from .base import (ensure_base, epoch_checkpoints, pick_checkpoint, val_curve)
 from .cache import build_loader, build_model, cache_split, decode, load_cache
 from .coco_eval import coco_evaluate, write_limb_only_ann
 from .methods import Variant, chain_distal_index, plain_correction, run_variant

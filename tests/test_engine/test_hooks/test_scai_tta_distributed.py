@@ -40,7 +40,7 @@ def run_test(cfg_path, ckpt, out, data_root, nproc, hook=True):
                 for r in pickle.load(f)}
 
 
-def test_two_gloo_processes_equal_one_in_instance_mode(plain_cfg, checkpoint, tmp_path,
+def test_two_gloo_processes_equal_one_in_instance_mode(plain_cfg, checkpoint, tmp_path,  # noqa: F811
                                                        data_root):
     cfg = scai_cfg(plain_cfg)
     cfg.custom_hooks = [HOOK]
