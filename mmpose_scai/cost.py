@@ -1,6 +1,7 @@
 """Cost of the SCAI refinement next to its base model: parameters, FLOPs, CPU time."""
 import time
-from typing import Callable, Dict, Optional
+from statistics import median
+from typing import Callable, Dict, List, Optional
 
 import torch
 from mmengine.analysis import FlopAnalyzer
@@ -25,14 +26,16 @@ def _flops(owner: nn.Module, fn: Callable, *args) -> int:
     return int(analyzer.total())
 
 
-def _seconds(fn: Callable, *args, repeat: int = 3) -> float:
+def _seconds(fn: Callable, *args, repeat: int = 3,
+             reduce: Callable[[List[float]], float] = min) -> float:
+    """Seconds of ``fn(*args)`` after one warm-up: ``reduce`` of ``repeat`` timings."""
     fn(*args)  # warm-up
-    best = float('inf')
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn(*args)
-        best = min(best, time.perf_counter() - start)
-    return best
+        times.append(time.perf_counter() - start)
+    return reduce(times)
 
 
 @torch.no_grad()
@@ -119,7 +122,6 @@ def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
         ``ms_per_batch``/``ms_per_instance`` and, with ``tta``, ``tta_ms_per_batch``/
         ``tta_ms_per_instance`` (medians).
     """
-    from statistics import median
     head.eval()
     cfg = dict(refine=True, rounds=rounds, tol=1e-3)
     saved = head.adapter
@@ -133,13 +135,7 @@ def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
                     return head.refine(heatmaps, feats, cfg)
             return head.refine(heatmaps, feats, cfg)
 
-        run()  # warm-up
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        return median(times) * 1e3
+        return _seconds(run, repeat=repeat, reduce=median) * 1e3
 
     try:
         with torch.no_grad():
