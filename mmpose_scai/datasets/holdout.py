@@ -6,6 +6,7 @@ Every tuning choice of SCAI is made on 500 images of LSPET-train drawn with
 from typing import List, Sequence
 
 import numpy as np
+from mmengine.logging import MessageHub
 
 from mmpose.datasets import CocoDataset
 from mmpose.registry import DATASETS
@@ -37,6 +38,12 @@ class HoldoutCocoDataset(CocoDataset):
             raise ValueError(f'part must be "train" or "holdout", got {part!r}')
         self.part, self.holdout_size, self.holdout_seed = part, holdout_size, holdout_seed
         super().__init__(**kwargs)
+        if self.test_mode and part == 'holdout':
+            # CocoDataset hands its whole ann_file to CocoMetric, which would count every
+            # training image as a missed person; None makes CocoMetric build the ground
+            # truth from the held-out samples themselves.
+            MessageHub.get_current_instance().update_info_dict(
+                {f'{self.metainfo["dataset_name"]}_ann_file': None})
 
     def load_data_list(self) -> List[dict]:
         data_list = super().load_data_list()
