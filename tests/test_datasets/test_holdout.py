@@ -31,8 +31,8 @@ def test_parts_partition_the_file(data_root):
     size = 5
     train = _dataset(data_root, 'train', size)
     held = _dataset(data_root, 'holdout', size)
-    train_ids = {d['img_id'] for d in train.data_list}
-    held_ids = {d['img_id'] for d in held.data_list}
+    train_ids = {train.get_data_info(i)['img_id'] for i in range(len(train))}
+    held_ids = {held.get_data_info(i)['img_id'] for i in range(len(held))}
     assert len(held_ids) == size and not train_ids & held_ids
     with pytest.raises(ValueError, match='part must be'):
         _dataset(data_root, 'val', size)
