@@ -152,3 +152,197 @@ def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
     finally:
         head.adapter = saved
     return out
+
+
+# --------------------------------------------------------------------------- memory
+_KIB = 1024.
+
+
+def _status_kib(field: str) -> Optional[int]:
+    """A ``Vm*`` field of ``/proc/self/status`` in KiB (None off Linux)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        return False
+    return _status_kib('VmHWM') is not None
+
+
+def _malloc_trim() -> None:
+    """Hand the allocator's free heap pages back to the OS (glibc; no-op elsewhere)."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_memory(fn: Callable, *args) -> Dict[str, object]:
+    """Peak resident memory of one call ``fn(*args)``.
+
+    The kernel's peak-RSS mark is reset right before the call (``/proc/self/clear_refs``),
+    so the figure is that call's own peak, whatever ran earlier in the process. Where the
+    reset is not allowed, ``resource.getrusage`` maxrss is used, which is only exact in
+    a fresh process whose earlier peak is below the call's. Run it before any warm-up:
+    memory the allocator kept from an earlier call is reused without raising RSS.
+
+    Returns:
+        dict: ``rss_mib`` (before the call), ``peak_mib`` (peak during it),
+        ``delta_mib`` (peak − before, the call's working memory) and ``method``
+        (``'vmhwm_reset'`` or ``'ru_maxrss'``).
+    """
+    import gc
+    import resource
+    gc.collect()
+    _malloc_trim()
+    before = _status_kib('VmRSS')
+    method = 'vmhwm_reset' if _reset_peak() else 'ru_maxrss'
+    if before is None:  # no procfs: ru_maxrss is in KiB on Linux, bytes on macOS
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fn(*args)
+    if method == 'vmhwm_reset':
+        peak = _status_kib('VmHWM')
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return dict(rss_mib=before / _KIB, peak_mib=peak / _KIB,
+                delta_mib=max(peak - before, 0) / _KIB, method=method)
+
+
+# ----------------------------------------------------------------- side-by-side timing
+def interleaved_seconds(fns: Dict[str, Callable[[], object]], repeat: int = 5,
+                        warmup: int = 1) -> Dict[str, List[float]]:
+    """Wall times of several closures, run in turn ``repeat`` times after ``warmup``.
+
+    Interleaving puts every closure under the same background load, so ratios of
+    their medians stay meaningful on a shared machine.
+
+    Returns:
+        dict: name -> list of ``repeat`` timings in seconds.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return times
+
+
+class worst_case:
+    """Context: every chain of a SCAI model refined (labelled, no anchor rejected)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.head = model.head
+
+    def __enter__(self) -> nn.Module:
+        self.labelled = self.head.chain_labelled.clone()
+        self.min_score = self.head.refiner.min_anchor_score
+        self.head.chain_labelled.fill_(1)
+        self.head.refiner.min_anchor_score = 0.
+        return self.head
+
+    def __exit__(self, *exc) -> None:
+        self.head.chain_labelled.copy_(self.labelled)
+        self.head.refiner.min_anchor_score = self.min_score
+
+
+def pipeline_closures(model: nn.Module, x: torch.Tensor, rounds: int = 1,
+                      tta: Optional[dict] = None) -> Dict[str, Callable[[], object]]:
+    """Closures over one input batch: ``base`` (backbone, neck, base head), ``refine``
+    (the refinement of cached base outputs) and ``scai`` (both), plus ``tta_refine`` and
+    ``scai_tta`` with ``tta`` (``TestTimeAdapter.from_cfg`` options).
+
+    Args:
+        model: A top-down estimator with a ``SCAIHead``, in eval mode.
+        x (Tensor[B, 3, H, W]): The input batch.
+    """
+    head = model.head
+    cfg = dict(refine=True, rounds=rounds, tol=0.)
+    with torch.no_grad():
+        cached = head.base_forward(model.extract_feat(x))
+    adapter = None
+    if tta is not None:
+        from .adaptation import TestTimeAdapter
+        adapter = TestTimeAdapter.from_cfg(tta)
+
+    @torch.no_grad()
+    def base():
+        return head.base_forward(model.extract_feat(x))
+
+    def refine_with(ad, hm, f):
+        saved, head.adapter = head.adapter, ad
+        try:
+            if ad is None:
+                with torch.no_grad():
+                    return head.refine(hm, f, cfg)[0]
+            return head.refine(hm, f, cfg)[0]
+        finally:
+            head.adapter = saved
+
+    out = dict(base=base,
+               refine=lambda: refine_with(None, *cached),
+               scai=lambda: refine_with(None, *base()))
+    if adapter is not None:
+        out['tta_refine'] = lambda: refine_with(adapter, *cached)
+        out['scai_tta'] = lambda: refine_with(adapter, *base())
+    return out
+
+
+def cost_summary(model: nn.Module, input_shape=(1, 3, 256, 192), repeat: int = 5,
+                 tta: Optional[dict] = None, flops: bool = True) -> Dict[str, float]:
+    """Params, FLOPs and side-by-side CPU time of a SCAI model against its own base.
+
+    Worst case (every chain refined), one correction round. Timings are medians of
+    ``repeat`` interleaved runs of the base forward, the refinement and (with ``tta``)
+    the refinement with test-time adaptation, each on the same batch.
+
+    Returns:
+        dict: ``base_params``, ``refine_params``, ``base_flops``/``refine_flops``
+        (multiply-adds per batch), ``base_seconds``/``refine_seconds``/
+        ``tta_seconds`` (medians per batch), ``ratio_*`` = refinement / base for
+        params, flops and seconds (``ratio_seconds`` is the median of the per-repeat
+        ratios), ``tta_ratio_seconds`` and the raw ``times``.
+    """
+    model.eval()
+    out: Dict[str, object] = {}
+    with worst_case(model) as head:
+        x = torch.rand(*input_shape)
+        out['base_params'] = sum(p.numel() for n, p in model.named_parameters()
+                                 if not n.startswith('head.refiner.'))
+        out['refine_params'] = sum(p.numel() for p in head.refiner.parameters())
+        out['ratio_params'] = out['refine_params'] / out['base_params']
+        if flops:
+            with torch.no_grad():
+                hm, f = head.base_forward(model.extract_feat(x))
+            out['base_flops'] = _flops(
+                model, lambda inp: head.base_forward(model.extract_feat(inp)), x)
+            out['refine_flops'] = _flops(
+                model, lambda a, b: head.refine(a, b, dict(rounds=1, tol=0.))[0], hm, f)
+            out['ratio_flops'] = out['refine_flops'] / out['base_flops']
+        fns = pipeline_closures(model, x, tta=tta)
+        fns = {k: fns[k] for k in ('base', 'refine', 'tta_refine') if k in fns}
+        times = interleaved_seconds(fns, repeat=repeat)
+    out['times'] = times
+    for k, name in (('base', 'base'), ('refine', 'refine'), ('tta_refine', 'tta')):
+        if k in times:
+            out[f'{name}_seconds'] = median(times[k])
+    out['ratio_seconds'] = median(r / b for r, b in zip(times['refine'], times['base']))
+    if 'tta_refine' in times:
+        out['tta_ratio_seconds'] = median(
+            r / b for r, b in zip(times['tta_refine'], times['base']))
+    return out

@@ -1,0 +1,44 @@
+"""``tools/make_metafile.py`` fills the LSPET metafile from a benchmark report."""
+import yaml
+
+from tests.test_tools.utils import load_tool
+
+mm = load_tool('make_metafile.py')
+
+
+def _row(name, ap):
+    return dict(variant=dict(name=name, flip=False, refine=name != 'base', rounds=3,
+                             tta=None),
+                AP=ap, AP50=0.5, AP75=0.25, AR=0.7, pck=0.6, distal_err=0.9)
+
+
+def test_results_come_from_the_report(tmp_path):
+    report = dict(finished='2030-01-01 00:00 UTC',
+                  rows=dict(test=[_row('base', 0.1), _row('+SCAI', 0.2)],
+                            coco=[_row('base', 0.01)]))
+    meta = yaml.safe_load(mm.dump(mm.lspet_metafile(report)))
+    models = {m['Name']: m for m in meta['Models']}
+    base = models['td-hm_res18_1xb32-6e_lspet-128x96']
+    scai = models['td-hm_res18_scai-1xb32-6e_lspet-128x96']
+    lite = models['td-hm_res18_scai-lite-1xb32_lspet-128x96']
+    assert [r['Metrics']['AP'] for r in base['Results']] == [0.1, 0.01]
+    assert all('LSPET' in r['Dataset'] or 'COCO' in r['Dataset'] for r in base['Results'])
+    assert scai['Results'][0]['Metrics'] == {
+        'AP': 0.2, 'AP@0.5': 0.5, 'AP@0.75': 0.25, 'AR': 0.7, 'PCK@0.2': 0.6,
+        'distal error / torso': 0.9}
+    assert len(scai['Results']) == 1  # no coco row for it
+    assert 'Results' not in lite and 'Benchmark' not in lite['Metadata']
+    assert all(m['Metadata']['Training Data'] == 'LSPET' for m in meta['Models'])
+    collections = {c['Name'] for c in meta['Collections']}
+    assert {m['In Collection'] for m in meta['Models']} <= collections
+    assert all('LSPET' in c for c in collections)
+
+
+def test_main_writes_the_file(tmp_path):
+    import json
+    report = tmp_path / 'report.json'
+    report.write_text(json.dumps(dict(rows=dict(test=[_row('base', 0.3)]))))
+    out = tmp_path / 'meta.yml'
+    mm.main(['--report', str(report), '--out', str(out)])
+    text = out.read_text()
+    assert text.startswith('# LSPET') and 'AP: 0.3' in text
