@@ -304,45 +304,105 @@ def pipeline_closures(model: nn.Module, x: torch.Tensor, rounds: int = 1,
 
 
 def cost_summary(model: nn.Module, input_shape=(1, 3, 256, 192), repeat: int = 5,
-                 tta: Optional[dict] = None, flops: bool = True) -> Dict[str, float]:
+                 tta: Optional[dict] = None, flops: bool = True,
+                 flops_batch: Optional[int] = 1,
+                 others: Optional[Dict[str, nn.Module]] = None) -> Dict[str, object]:
     """Params, FLOPs and side-by-side CPU time of a SCAI model against its own base.
 
     Worst case (every chain refined), one correction round. Timings are medians of
-    ``repeat`` interleaved runs of the base forward, the refinement and (with ``tta``)
-    the refinement with test-time adaptation, each on the same batch.
+    ``repeat`` interleaved runs of the base forward, the refinement, (with ``tta``) the
+    refinement with test-time adaptation and the refinement by each of ``others``
+    (refiners swapped into the same head, e.g. a ``SCAILiteRefiner``), all on the
+    same batch, so every ratio compares runs made under the same background load.
+
+    Args:
+        model: A top-down estimator with a ``SCAIHead``.
+        input_shape: ``(B, 3, H, W)``.
+        repeat: Timed runs of each closure after one warm-up.
+        tta: ``TestTimeAdapter.from_cfg`` options (None: no TTA timing).
+        flops: Count FLOPs (``FlopAnalyzer``).
+        flops_batch: Trace FLOPs at this batch and scale them linearly to ``B``
+            (convolutions and the refinement are per instance); None: at ``B``.
+        others: Name -> alternative refiner for the same head.
 
     Returns:
         dict: ``base_params``, ``refine_params``, ``base_flops``/``refine_flops``
-        (multiply-adds per batch), ``base_seconds``/``refine_seconds``/
-        ``tta_seconds`` (medians per batch), ``ratio_*`` = refinement / base for
-        params, flops and seconds (``ratio_seconds`` is the median of the per-repeat
-        ratios), ``tta_ratio_seconds`` and the raw ``times``.
+        (multiply-adds per batch), ``base_seconds``/``refine_seconds``/``tta_seconds``
+        (medians per batch), ``ratio_*`` = refinement / base for params, flops and
+        seconds (``ratio_seconds``: median of the per-repeat ratios),
+        ``tta_ratio_seconds``, ``others`` (name -> the same ``refine_*``/``ratio_*``
+        keys) and the raw ``times``.
     """
     model.eval()
-    out: Dict[str, object] = {}
-    with worst_case(model) as head:
-        x = torch.rand(*input_shape)
-        out['base_params'] = sum(p.numel() for n, p in model.named_parameters()
-                                 if not n.startswith('head.refiner.'))
-        out['refine_params'] = sum(p.numel() for p in head.refiner.parameters())
-        out['ratio_params'] = out['refine_params'] / out['base_params']
-        if flops:
-            with torch.no_grad():
-                hm, f = head.base_forward(model.extract_feat(x))
-            out['base_flops'] = _flops(
-                model, lambda inp: head.base_forward(model.extract_feat(inp)), x)
-            out['refine_flops'] = _flops(
-                model, lambda a, b: head.refine(a, b, dict(rounds=1, tol=0.))[0], hm, f)
-            out['ratio_flops'] = out['refine_flops'] / out['base_flops']
-        fns = pipeline_closures(model, x, tta=tta)
-        fns = {k: fns[k] for k in ('base', 'refine', 'tta_refine') if k in fns}
+    head = model.head
+    main_refiner = head.refiner
+    refiners = dict(main=main_refiner, **(others or {}))
+    x = torch.rand(*input_shape)
+    batch = input_shape[0]
+    fb = batch if flops_batch is None else min(flops_batch, batch)
+    base_params = sum(p.numel() for n, p in model.named_parameters()
+                      if not n.startswith('head.refiner.'))
+    parts: Dict[str, Dict[str, float]] = {}
+    fns: Dict[str, Callable[[], object]] = {}
+    try:
+        for name, refiner in refiners.items():
+            head.refiner = refiner
+            refiner.eval()
+            with worst_case(model):
+                part = dict(refine_params=sum(p.numel() for p in refiner.parameters()))
+                if flops:
+                    xb = x[:fb]
+                    with torch.no_grad():
+                        hm, f = head.base_forward(model.extract_feat(xb))
+                    if name == 'main':
+                        part['base_flops'] = _flops(
+                            model, lambda inp: head.base_forward(model.extract_feat(inp)),
+                            xb) * batch // fb
+                    part['refine_flops'] = _flops(
+                        model, lambda a, b: head.refine(a, b, dict(rounds=1, tol=0.))[0],
+                        hm, f) * batch // fb
+                parts[name] = part
+            closures = pipeline_closures(model, x, tta=tta if name == 'main' else None)
+            if name == 'main':
+                fns['base'] = closures['base']
+            fns[name] = _with_refiner(model, refiner, closures['refine'])
+            if 'tta_refine' in closures:
+                fns['tta'] = _with_refiner(model, refiner, closures['tta_refine'])
         times = interleaved_seconds(fns, repeat=repeat)
+    finally:
+        head.refiner = main_refiner
+    base_t = times['base']
+
+    def ratio(key: str) -> float:
+        return median(r / b for r, b in zip(times[key], base_t))
+
+    out: Dict[str, object] = dict(base_params=base_params, base_seconds=median(base_t))
+    if flops:
+        out['base_flops'] = parts['main']['base_flops']
+    for name, part in parts.items():
+        part['ratio_params'] = part['refine_params'] / base_params
+        if flops:
+            part['ratio_flops'] = part['refine_flops'] / out['base_flops']
+        part['refine_seconds'] = median(times[name])
+        part['ratio_seconds'] = ratio(name)
+    out.update(parts.pop('main'))
+    if 'tta' in times:
+        out['tta_seconds'] = median(times['tta'])
+        out['tta_ratio_seconds'] = ratio('tta')
+    out['others'] = parts
     out['times'] = times
-    for k, name in (('base', 'base'), ('refine', 'refine'), ('tta_refine', 'tta')):
-        if k in times:
-            out[f'{name}_seconds'] = median(times[k])
-    out['ratio_seconds'] = median(r / b for r, b in zip(times['refine'], times['base']))
-    if 'tta_refine' in times:
-        out['tta_ratio_seconds'] = median(
-            r / b for r, b in zip(times['tta_refine'], times['base']))
     return out
+
+
+def _with_refiner(model: nn.Module, refiner: nn.Module, fn: Callable) -> Callable:
+    """``fn`` run with ``refiner`` swapped into ``model.head`` (worst case)."""
+
+    def run():
+        saved, model.head.refiner = model.head.refiner, refiner
+        try:
+            with worst_case(model):
+                return fn()
+        finally:
+            model.head.refiner = saved
+
+    return run

@@ -68,7 +68,7 @@ def test_pipeline_closures_match_the_head():
 
 def test_cost_summary_counts_the_refiner_only():
     model = build(tiny_scai_cfg()).eval()
-    out = cost_summary(model, (2, 3, 128, 96), repeat=2, tta=dict())
+    out = cost_summary(model, (2, 3, 128, 96), repeat=2, tta=dict(), flops_batch=None)
     n_refiner = sum(p.numel() for p in model.head.refiner.parameters())
     assert out['refine_params'] == n_refiner
     assert out['base_params'] + n_refiner == sum(p.numel() for p in model.parameters())
@@ -76,12 +76,28 @@ def test_cost_summary_counts_the_refiner_only():
     assert out['base_flops'] > 0 and out['refine_flops'] > 0
     assert out['ratio_flops'] == pytest.approx(out['refine_flops'] / out['base_flops'])
     assert {len(v) for v in out['times'].values()} == {2}
-    assert set(out['times']) == {'base', 'refine', 'tta_refine'}
+    assert set(out['times']) == {'base', 'main', 'tta'} and out['others'] == {}
     assert out['ratio_seconds'] > 0 and out['tta_ratio_seconds'] > 0
-    # FLOPs scale with the batch
-    one = cost_summary(model, (1, 3, 128, 96), repeat=1)
-    assert out['base_flops'] == 2 * one['base_flops']
+    # FLOPs traced at batch 1 and scaled equal those traced at the full batch
+    one = cost_summary(model, (2, 3, 128, 96), repeat=1, flops_batch=1)
+    assert one['base_flops'] == out['base_flops']
+    assert one['refine_flops'] == out['refine_flops']
     assert 'tta_seconds' not in one
+
+
+def test_cost_summary_swaps_in_other_refiners():
+    model = build(tiny_scai_cfg()).eval()
+    lite = build(tiny_scai_cfg(refiner=dict(
+        type='SCAILiteRefiner', hidden=16, depth=1, corr_depth=1,
+        min_anchor_score=0.2))).head.refiner
+    main = model.head.refiner
+    out = cost_summary(model, (2, 3, 128, 96), repeat=2, others=dict(lite=lite))
+    assert model.head.refiner is main and lite.min_anchor_score == 0.2
+    got = out['others']['lite']
+    assert got['refine_params'] == sum(p.numel() for p in lite.parameters())
+    assert got['refine_params'] != out['refine_params']
+    assert got['refine_flops'] > 0 and got['ratio_seconds'] > 0
+    assert set(out['times']) == {'base', 'main', 'lite'}
 
 
 def test_refinement_latency_still_reports_per_instance():
