@@ -9,7 +9,8 @@ Steps (each cached under --work-dir; re-running skips what is done):
 2. run the frozen base once per split (val 500 / LSPET-test 1,000 / COCO sample) with
    and without flip and cache heatmaps, features and metadata;
 3. train SCAI on the frozen base with the Runner (staged schedule), plus the ablation
-   with Γ frozen in stage 2;
+   with Γ frozen in stage 2; SCAI-Lite (coordinate MLPs): pose priors, fine-tuning on
+   base predictions on LSPET-train, choices on val, CPU latency at batch 32;
 4. tune (start, rounds, TTA selection / safeguard) on the validation split only;
 5. evaluate every row on LSPET-test and on the COCO sample (12 limb joints);
 6. E_s analyses (correlations, accept rule vs oracle) and bootstrap intervals;
@@ -53,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--curve-test', action='store_true',
                    help='also report test AP per base epoch (never used to pick)')
     p.add_argument('--bootstrap', type=int, default=None, help='resamples (1000)')
+    p.add_argument('--no-lite', action='store_true', help='skip SCAI-Lite')
     p.add_argument('--num-workers', type=int, default=2)
     p.add_argument('--docs', action='store_true',
                    help='also write docs/benchmarks.json and docs/benchmarks_tables.md')
@@ -64,7 +66,7 @@ def settings_from_args(args) -> Settings:
     s = Settings(wait_base=not args.no_wait, base_wait_minutes=args.base_wait_minutes,
                  base_epoch=args.base_epoch, train_images=args.train_images,
                  ablation=not args.no_ablation, curve_test=args.curve_test,
-                 num_workers=args.num_workers,
+                 num_workers=args.num_workers, lite=None if args.no_lite else {},
                  stages=dict(pretrain_epochs=pre, correct_epochs=cor, multi_epochs=mul,
                              max_rounds=3))
     root = repo_root()
@@ -80,6 +82,9 @@ def settings_from_args(args) -> Settings:
         s.base_epochs = 1
         s.base_cfg_options = {'train_dataloader.dataset.indices': 256,
                               'val_dataloader.dataset.indices': 64}
+        if s.lite is not None:
+            s.lite = dict(prior_epochs=(2, 1), finetune_epochs=(2, 2, 1),
+                          thresholds=(None, 0.3), latency_repeat=10)
     if args.work_dir:
         s.work_dir = args.work_dir
     if args.bootstrap is not None:

@@ -32,6 +32,10 @@ class Variant:
         start (str, optional): Override the refiner's start (``'phi'`` / ``'base'``).
         tta (dict, optional): ``TestTimeAdapter.from_cfg`` options (None: no TTA).
         note (str): What the row tests.
+        extra (dict): Further switches: ``plain`` (always correct), ``splits`` (only
+            these splits), ``refiner`` (refiner attributes set for this row only, e.g.
+            ``dict(max_distal_score=0.3)``), ``rows`` (a key of
+            ``Pipeline.row_roots``: where the row is cached).
     """
     name: str
     model: str = 'scai'
@@ -58,8 +62,8 @@ def run_variant(head, cache: dict, variant: Variant, batch_size: int = 32) -> di
     """Refine the cached heatmaps of one split with ``variant``.
 
     Args:
-        head: A trained ``SCAIHead`` (eval mode); unused where ``variant.refine`` is
-            False.
+        head: A trained ``SCAIHead`` (eval mode; heatmap or lite refiner); unused
+            where ``variant.refine`` is False.
         cache (dict): From :func:`~.cache.cache_split`.
         variant (Variant): The configuration.
         batch_size (int): Test batch = adaptation batch.
@@ -77,8 +81,12 @@ def run_variant(head, cache: dict, variant: Variant, batch_size: int = 32) -> di
 
     refiner = head.refiner
     saved_start = refiner.start_mode
+    overrides = dict(variant.extra.get('refiner') or {})
+    saved = {k: getattr(refiner, k) for k in overrides}
     if variant.start is not None:
         refiner.start_mode = variant.start
+    for k, v in overrides.items():
+        setattr(refiner, k, v)
     head.adapter = TestTimeAdapter.from_cfg(variant.tta) if variant.tta else None
     if head.adapter is not None:
         head.adapter.reset()
@@ -100,6 +108,8 @@ def run_variant(head, cache: dict, variant: Variant, batch_size: int = 32) -> di
                 outs['tta_accepted'].append(stats['tta_accepted'].cpu().numpy())
     finally:
         refiner.start_mode = saved_start
+        for k, v in saved.items():
+            setattr(refiner, k, v)
         adapter, head.adapter = head.adapter, None
     res = {k: (torch.cat(v) if k == 'heatmaps' else np.concatenate(v)) if v else None
            for k, v in outs.items()}

@@ -16,6 +16,9 @@ Layout of ``work_dir``::
         scai/gamma_frozen/  ablation: stage 2 with Γ frozen (from main's stage-1 ckpt)
         rows/<split>/<row>.{json,npz,pkl}  one evaluated row
         tuning.json       the choices made on the validation split
+    e<N>/cache/train<n>_s<seed>_points.pt  base points on LSPET-train (SCAI-Lite)
+    e<N>/lite/            SCAI-Lite (:mod:`.lite`): lite_<start>.pth, lite.json (training,
+        val choices), rows/<split>/ (its rows, val tuning included)
     report.json           everything the report prints
 """
 import json
@@ -34,6 +37,7 @@ from .analysis import score_keypoints, selection_analysis, signal_report
 from .base import (ensure_base, epoch_checkpoints, pick_checkpoint, val_curve)
 from .cache import build_loader, build_model, cache_split, decode, load_cache
 from .coco_eval import coco_evaluate, write_limb_only_ann
+from .lite import lite_config, lite_variants, run_lite
 from .methods import Variant, chain_distal_index, plain_correction, run_variant
 from .metrics import bootstrap_ap_diff
 from .train import scai_train_config, train_scai
@@ -76,6 +80,8 @@ class Settings:
     scai_cfg_options: dict = field(default_factory=dict)
     docs_dir: Optional[str] = None
     quick: bool = False
+    #: SCAI-Lite: ``LiteSettings`` overrides ({}: the defaults); None: no Lite step
+    lite: Optional[dict] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -89,6 +95,12 @@ class Pipeline:
         self.report: Dict = dict(settings=asdict(settings), steps={})
         self._cfgs: Dict[str, object] = {}
         self._models: Dict[str, object] = {}
+        #: config key (``cfg``) of each model name; default ``'scai'``
+        self.model_configs: Dict[str, str] = {}
+        #: row-cache folders by ``Variant.extra['rows']``; default ``sdir('rows')``
+        self.row_roots: Dict[str, str] = {}
+        self._row_dirs: Dict[tuple, str] = {}
+        self.lite: Optional[dict] = None
         self.t_start = time.perf_counter()
 
     # ------------------------------------------------------------- helpers
@@ -112,7 +124,10 @@ class Pipeline:
         return _T()
 
     def cfg(self, which: str):
-        """The base or SCAI config (with the settings' overrides)."""
+        """The ``'base'``, ``'scai'`` or ``'lite'`` config (with the settings'
+        overrides; the lite config takes the SCAI ones)."""
+        if which == 'lite' and which not in self._cfgs:
+            self._cfgs[which] = lite_config(self)
         if which not in self._cfgs:
             from mmengine.config import Config
             path = self.s.base_config if which == 'base' else self.s.scai_config
@@ -319,16 +334,19 @@ class Pipeline:
     def head(self, name: str):
         """The SCAIHead of a trained SCAI checkpoint (eval mode)."""
         if name not in self._models:
-            model = build_model(self.cfg('scai'), self.report['scai_checkpoints'][name])
+            model = build_model(self.cfg(self.model_configs.get(name, 'scai')),
+                                self.report['scai_checkpoints'][name])
             self._models[name] = model.head.eval()
         return self._models[name]
 
     # --------------------------------------------------------- rows & tuning
     def evaluate(self, split: str, variant: Variant, force: bool = False) -> dict:
-        """Run one row on one split (cached in ``e<N>/rows/<split>/``)."""
+        """Run one row on one split (cached in ``<setting>/rows/<split>/``, or under
+        ``row_roots[variant.extra['rows']]``)."""
         slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', variant.name)
-        rdir = self.sdir('rows', split)
+        rdir = self.rows_dir(split, variant)
         os.makedirs(rdir, exist_ok=True)
+        self._row_dirs[(split, variant.name)] = rdir
         jpath = osp.join(rdir, slug + '.json')
         if osp.exists(jpath) and not force:
             with open(jpath) as f:
@@ -396,14 +414,24 @@ class Pipeline:
             self._models['base_head'] = model.head
         return self._models['base_head']
 
-    def load_table(self, split: str, name: str):
+    def rows_dir(self, split: str, variant: Variant) -> str:
+        """The folder that caches ``variant``'s row on ``split``."""
+        key = variant.extra.get('rows')
+        if key is None:
+            return self.sdir('rows', split)
+        return osp.join(self.row_roots[key], split)
+
+    def _row_path(self, split: str, name: str, ext: str) -> str:
         slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
-        with open(osp.join(self.sdir('rows', split), slug + '.pkl'), 'rb') as f:
+        rdir = self._row_dirs.get((split, name)) or self.sdir('rows', split)
+        return osp.join(rdir, slug + ext)
+
+    def load_table(self, split: str, name: str):
+        with open(self._row_path(split, name, '.pkl'), 'rb') as f:
             return pickle.load(f)['table']
 
     def load_arrays(self, split: str, name: str) -> dict:
-        slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
-        return dict(np.load(osp.join(self.sdir('rows', split), slug + '.npz')))
+        return dict(np.load(self._row_path(split, name, '.npz')))
 
     def step_tune(self) -> dict:
         """Minimal tuning on the validation split (never on test)."""
@@ -485,7 +513,18 @@ class Pipeline:
             Variant('ablation: + joint Gamma training', **sr, note='= +SCAI'),
             Variant('ablation: + TTA', tta=tta, **sr, note='= +SCAI+TTA'),
         ]
+        if self.lite is not None:
+            rows += lite_variants(self.lite['chosen'])
         return rows
+
+    # ------------------------------------------------------ step 3b: SCAI-Lite
+    def step_lite(self) -> dict:
+        """Train SCAI-Lite on the cached base outputs, tune it on val, time it
+        (:func:`.lite.run_lite`); its rows then join :meth:`variants`."""
+        with self._timed('3b SCAI-Lite'):
+            self.lite = run_lite(self)
+        self.report['lite'] = self.lite
+        return self.lite
 
     def step_rows(self) -> Dict[str, List[dict]]:
         out = {}
@@ -576,12 +615,13 @@ class Pipeline:
         from .report import render_markdown
         rep = self.report
         rep.update(tuning=self.tuning, rows=self.rows, analysis=self.analysis,
+                   lite=self.lite,
                    caches={k: dict(n=len(v['heatmaps']), seconds=round(v['seconds'], 1))
                            for k, v in self.caches.items()},
                    finished=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
                    wall_seconds=round(time.perf_counter() - self.t_start, 1),
                    machine=machine_info(), command=' '.join(sys.argv))
-        rep = _jsonable(rep)
+        rep = portable_paths(_jsonable(rep), self.wd)
         with open(osp.join(self.wd, 'report.json'), 'w') as f:
             json.dump(rep, f, indent=1)
         md = render_markdown(rep)
@@ -605,6 +645,8 @@ class Pipeline:
         self.step_base()
         self.step_cache()
         self.step_train()
+        if self.s.lite is not None:
+            self.step_lite()
         self.step_tune()
         self.step_rows()
         self.step_analysis()
@@ -637,6 +679,39 @@ def _jsonable(obj):
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
+
+
+def portable_paths(obj, work_dir: str, root: Optional[str] = None):
+    """``obj`` with every absolute path inside its strings made machine-independent:
+    relative to the repository root where it lies there, else ``<work_dir>/...``
+    relative to the work dir, else ``<abs>/<file name>``.
+
+    Args:
+        obj: A JSON-like value (dicts, lists, strings, numbers).
+        work_dir (str): The benchmark work dir.
+        root (str, optional): The repository root (default :func:`repo_root`).
+    """
+    from ..utils import repo_root
+
+    root = osp.realpath(root or repo_root())
+    wd = osp.realpath(work_dir)
+    if isinstance(obj, dict):
+        return {k: portable_paths(v, wd, root) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable_paths(v, wd, root) for v in obj]
+    if not isinstance(obj, str) or '/' not in obj:
+        return obj
+
+    def one(match) -> str:
+        path = osp.realpath(match.group(0))
+        for base, prefix in ((root, ''), (wd, '<work_dir>')):
+            if path == base or path.startswith(base + os.sep):
+                rel = osp.relpath(path, base)
+                return (prefix or rel) if rel == '.' else osp.join(prefix, rel)
+        return osp.join('<abs>', osp.basename(path))
+
+    # an absolute path: a '/' that does not continue a word or a relative path
+    return re.sub(r'(?<![\w.>-])/[^\s"\',;()]+', one, obj)
 
 
 def machine_info() -> dict:

@@ -38,6 +38,46 @@ def rows_table(rows: List[dict], boot: Optional[Dict[str, dict]] = None) -> str:
                   'SCAI s'], body)
 
 
+def lite_section(lite: dict) -> str:
+    """Training, validation choices and latency of SCAI-Lite (its rows are in the
+    split tables, named ``+SCAI-Lite...``)."""
+    parts = ['\n## SCAI-Lite (coordinate MLPs; rows `+SCAI-Lite…` in the tables above)']
+    tr = lite.get('training') or {}
+    em = tr.get('error_model') or {}
+    parts.append(
+        f'Trained on {tr.get("priors")} {tr.get("prior_poses") or ""}, distal joints '
+        f'perturbed by the base\'s measured validation errors ({em.get("source")}, median '
+        f'{_f(em.get("median_error_px"), ".2f")} heatmap px), then fine-tuned on the '
+        f'base\'s predictions on {tr.get("train_instances")} LSPET-train instances '
+        '(holdout excluded).\n')
+    grid = lite.get('grid') or []
+    if grid:
+        parts.append(table(['start', 'max_distal_score', 'val AP', 'PCK@0.2',
+                            'distal err', 'chains changed %'],
+                           [[g['start'], str(g['max_distal_score']), _pct(g['AP']),
+                             _pct(g['pck']), _f(g['distal_err'], '.3f'),
+                             _pct(g.get('corrected_frac'))] for g in grid]))
+        parts.append('')
+        parts.append(table(['TTA select_quantile', 'safeguard', 'val AP', 'PCK@0.2',
+                            'distal err'],
+                           [[str(g['select_quantile']), g['safeguard'], _pct(g['AP']),
+                             _pct(g['pck']), _f(g['distal_err'], '.3f')]
+                            for g in lite.get('tta_grid') or []]))
+        parts.append(f'\nChosen on the validation split: `{lite.get("chosen")}`.')
+    lat = lite.get('latency') or {}
+    if lat:
+        body = []
+        for name, lt in lat.items():
+            body.append([name.replace('_', ' '), str(lt.get('batch')), str(lt.get('threads')),
+                         _pct(lt.get('refined_frac')), _f(lt.get('ms_per_instance'), '.3f'),
+                         _f(lt.get('tta_ms_per_instance'), '.3f')])
+        parts.append('\nRefinement latency on CPU, excluding the base (median; real '
+                     'LSPET-test heatmaps):\n')
+        parts.append(table(['selection', 'batch', 'threads', 'chains refined %',
+                            'ms / instance', 'ms / instance with TTA'], body))
+    return '\n'.join(parts)
+
+
 def render_markdown(rep: dict) -> str:
     parts = []
     base = rep.get('base', {})
@@ -78,6 +118,9 @@ def render_markdown(rep: dict) -> str:
         boot = (rep.get('analysis') or {}).get('bootstrap', {}).get(split, {})
         parts.append(f'\n## {title}')
         parts.append(rows_table(rows, boot))
+    lite = rep.get('lite')
+    if lite:
+        parts.append(lite_section(lite))
     an = rep.get('analysis') or {}
     if an:
         parts.append('\n## Is E_s a quality signal? (base chains: E_s of Γ on the base '

@@ -31,7 +31,10 @@ def finished(data_root, tmp_path_factory):
                      num_workers=0, bootstrap=20, train_images=8,
                      stages=dict(pretrain_epochs=1, correct_epochs=1, multi_epochs=1,
                                  max_rounds=2),
-                     base_cfg_options=dict(TINY_BASE), scai_cfg_options=dict(TINY_SCAI))
+                     base_cfg_options=dict(TINY_BASE), scai_cfg_options=dict(TINY_SCAI),
+                     lite=dict(train_images=8, prior_epochs=(1, 0),
+                               finetune_epochs=(1, 1, 1), thresholds=(None, 0.3),
+                               latency_batch=4, latency_repeat=2))
         # an untrained tiny base saved as an ordinary MMPose checkpoint
         probe = Pipeline(s, echo=lambda m: None)
         model = build_model(probe.cfg('base'))
@@ -88,3 +91,83 @@ def test_second_run_reuses_the_cached_steps(finished):
     r1 = {r['variant']['name']: r['AP'] for r in finished['rep']['rows']['test']}
     r2 = {r['variant']['name']: r['AP'] for r in finished['rep2']['rows']['test']}
     assert r1 == r2
+
+
+LITE_ROWS = ('+SCAI-Lite', '+SCAI-Lite+flip', '+SCAI-Lite+TTA', '+SCAI-Lite+TTA+flip')
+
+
+def test_lite_rows_next_to_the_heatmap_rows(finished):
+    """SCAI-Lite is trained, tuned on val only, timed, and its rows join both tables
+    (with bootstrap intervals) and the markdown report."""
+    rep, wd = finished['rep'], finished['wd']
+    lite = rep['lite']
+    for split in ('test', 'coco'):
+        rows = {r['variant']['name']: r for r in rep['rows'][split]}
+        assert '+SCAI' in rows
+        for name in LITE_ROWS:
+            r = rows[name]
+            assert r['variant']['model'] == f'lite_{lite["chosen"]["start"]}'
+            assert 0 <= r['AP'] <= 1 and np.isfinite(r['distal_err'])
+            assert 'dAP_vs_base_flip' in r
+        assert rows['+SCAI-Lite+TTA']['tta']['steps'] >= 0
+    # choices come from the validation grid, and only val holds tuning rows
+    assert len(lite['grid']) == 2 * 2 and len(lite['tta_grid']) == 4
+    best = max(g['AP'] for g in lite['grid'])
+    assert [g for g in lite['grid'] if g['AP'] == best and
+            g['start'] == lite['chosen']['start']]
+    ldir = wd / lite['work_dir'].replace('<work_dir>/', '')
+    assert ldir.parent == wd / 'given' and ldir.name.startswith('lite_')
+    rows_dir = ldir / 'rows'
+    assert list((rows_dir / 'val').glob('lite_tune*.json'))
+    assert not list((rows_dir / 'test').glob('*tune*'))
+    assert not list((rows_dir / 'coco').glob('*tune*'))
+    for st in ('phi', 'base'):
+        assert (ldir / f'lite_{st}.pth').exists()
+    # the fine-tuning data: a base pass over a subset of LSPET-train minus the holdout
+    pts = torch.load(wd / 'given' / 'cache' / 'train8_s0_points.pt', weights_only=False)
+    assert pts['pred'].shape == (8, 17, 2) and pts['n_total'] > 8
+    assert lite['training']['train_instances'] == 8
+    for lt in lite['latency'].values():
+        assert lt['batch'] == 4 and lt['ms_per_instance'] > 0
+        assert lt['tta_ms_per_instance'] > 0
+    md = (wd / 'report.md').read_text()
+    assert 'SCAI-Lite' in md and 'ms / instance with TTA' in md
+    assert '+SCAI-Lite+TTA+flip' in md
+
+
+def test_lite_changes_predictions_and_is_reused(finished):
+    """The every-chain switch refines (its keypoints differ from the base's) and a
+    second run reuses the lite checkpoints and choices."""
+    rep = finished['rep']
+    rows = {r['variant']['name']: r for r in rep['rows']['test']}
+    r_all = rows.get('SCAI-Lite switch: every chain', rows['+SCAI-Lite'])
+    assert r_all['corrected_frac'] > 0
+    again = '\n'.join(finished['again'])
+    assert 'lite start=' not in again and 'lite chosen on val' in again
+    r2 = {r['variant']['name']: r['AP'] for r in finished['rep2']['rows']['coco']}
+    for name in LITE_ROWS:
+        assert r2[name] == {r['variant']['name']: r['AP']
+                            for r in rep['rows']['coco']}[name]
+
+
+def test_report_json_has_no_machine_paths(finished):
+    """Checkpoints, configs and work dirs are written relative to the repository root
+    or the work dir (this work dir is outside the repository)."""
+    wd = finished['wd']
+    text = (wd / 'report.json').read_text()
+    assert str(wd) not in text and repo_root() not in text
+    rep = json.loads(text)
+    assert rep['settings']['base_config'] == BASE_CONFIG
+    assert rep['lite']['checkpoints']['phi'] == rep['lite']['work_dir'] + '/lite_phi.pth'
+    assert rep['lite']['work_dir'].startswith('<work_dir>/given/lite_')
+
+    def strings(o):
+        if isinstance(o, dict):
+            for v in o.values():
+                yield from strings(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from strings(v)
+        elif isinstance(o, str):
+            yield o
+    assert not [t for t in strings(rep) if t.startswith('/')]
