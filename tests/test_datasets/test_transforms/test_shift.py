@@ -286,3 +286,42 @@ def test_imagecorruptions_imports_without_pkg_resources():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == dict(changed=True, stub=True)
+
+
+def test_occlusion_in_a_real_pipeline_on_the_coco_sample(data_root):
+    """17-keypoint COCO persons, several per image: in MMPose's own test pipeline the
+    occlusion keeps every keypoint and its visibility, covers a labelled wrist or ankle
+    of that person, and gives two persons of one image their own patches."""
+    from mmpose.datasets import CocoDataset
+    from mmpose.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    root = osp.join(data_root, 'coco_sample')
+
+    def build(pipeline):
+        return CocoDataset(data_root=root + '/', ann_file='annotations/person_keypoints.json',
+                           data_prefix=dict(img='images/'), data_mode='topdown',
+                           test_mode=True, pipeline=pipeline)
+    upto_affine = shift_pipeline(VAL_PIPELINE, 'occlusion', 5, seed=0)[:3]
+    assert [t['type'] for t in upto_affine] == ['LoadImage', 'GetBBoxCenterScale',
+                                               'SyntheticOcclusion']
+    occ_ds, clean_ds = build(upto_affine), build(VAL_PIPELINE)
+    packed = build(shift_pipeline(VAL_PIPELINE, 'occlusion', 5, seed=0))
+    by_image = {}
+    for i in range(min(len(occ_ds), 24)):
+        r = occ_ds[i]
+        vis = r['keypoints_visible'][0]
+        raw = occ_ds.get_data_info(i)
+        np.testing.assert_array_equal(r['keypoints'], raw['keypoints'])
+        np.testing.assert_array_equal(r['keypoints_visible'], raw['keypoints_visible'])
+        for j, (x0, y0, x1, y1) in zip(r['occluded_joints'], r['occlusion_boxes']):
+            if j >= 0:
+                assert j in DISTAL_JOINTS[17] and vis[j] > 0
+                x, y = r['keypoints'][0, j]
+                assert x0 <= x < x1 and y0 <= y < y1
+        by_image.setdefault(r['img_id'], []).append(r['occlusion_boxes'].tobytes())
+        # after TopdownAffine and packing: the same labels as the clean pipeline
+        gs, gc = packed[i]['data_samples'].gt_instances, clean_ds[i]['data_samples'].gt_instances
+        np.testing.assert_array_equal(gs.keypoints, gc.keypoints)
+        np.testing.assert_array_equal(gs.keypoints_visible, gc.keypoints_visible)
+    crowded = [boxes for boxes in by_image.values() if len(boxes) > 1]
+    assert crowded and all(len(set(b)) == len(b) for b in crowded)
