@@ -16,7 +16,8 @@
    the TTA selection / safeguard, by AP on the validation split only (rows cached under
    ``e<N>/lite/rows/val``);
 5. times the refinement at batch 32 on real test heatmaps, without and with TTA
-   (:func:`~mmpose_scai.cost.refinement_latency`; measured on every run, never cached).
+   (:func:`~mmpose_scai.cost.refinement_latency`, one thread by default; measured on
+   every run, never cached), for the chosen selection and with every chain refined.
 
 The rows on LSPET-test and the COCO sample (:func:`lite_variants`) then run through the
 same :meth:`Pipeline.evaluate`, :func:`~.methods.run_variant` and
@@ -59,6 +60,10 @@ class LiteSettings:
         perturb (str): Which prior joints get sampled base errors (``'distal'``/``'all'``).
         latency_batch (int): Instances per timed batch.
         latency_repeat (int): Timed repetitions (median reported).
+        latency_threads (int, optional): torch intra-op threads while timing (None:
+            as set). One by default: the refinement's tensors are too small to gain
+            from threads, and on a shared machine extra threads mostly measure the
+            contention.
     """
     config: str = LITE_CONFIG
     train_images: int = 3000
@@ -69,12 +74,17 @@ class LiteSettings:
     perturb: str = 'distal'
     latency_batch: int = 32
     latency_repeat: int = 30
+    latency_threads: Optional[int] = 1
 
     def tag(self) -> str:
-        """``lite`` for the defaults, else ``lite_<hash>`` (runs never mix)."""
-        if self == LiteSettings():
+        """``lite`` for the default training, else ``lite_<hash>`` of the settings that
+        change the models or the choices (runs never mix; timing settings do not
+        count)."""
+        key = {k: v for k, v in asdict(self).items() if not k.startswith('latency')}
+        if key == {k: v for k, v in asdict(LiteSettings()).items()
+                   if not k.startswith('latency')}:
             return 'lite'
-        key = json.dumps(asdict(self), sort_keys=True, default=str)
+        key = json.dumps(key, sort_keys=True, default=str)
         return 'lite_' + hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
@@ -339,7 +349,10 @@ def run_lite(pipeline) -> dict:
     hms = p.caches['test']['heatmaps'][:ls.latency_batch].float()
     latency = {}
     saved = head.refiner.start_mode, head.refiner.max_distal_score
+    threads = torch.get_num_threads()
     try:
+        if ls.latency_threads:
+            torch.set_num_threads(ls.latency_threads)
         head.refiner.start_mode = ch['start']
         for name, thr in (('chosen', ch['max_distal_score']), ('every_chain', None)):
             head.refiner.max_distal_score = thr
@@ -352,6 +365,7 @@ def run_lite(pipeline) -> dict:
                   f'{lt["tta_ms_per_instance"]:.3f} ms/instance')
     finally:
         head.refiner.start_mode, head.refiner.max_distal_score = saved
+        torch.set_num_threads(threads)
     return dict(info, latency=latency, checkpoints=ckpts, work_dir=ldir,
                 config=cfg.filename)
 

@@ -39,6 +39,7 @@ def test_lite_settings_tag_separates_non_default_runs():
     a, b = LiteSettings(train_images=10), LiteSettings(train_images=11)
     assert a.tag().startswith('lite_') and a.tag() != b.tag()
     assert a.tag() == LiteSettings(train_images=10).tag()
+    assert LiteSettings(latency_repeat=3, latency_threads=None).tag() == 'lite'
 
 
 def test_portable_paths_rewrites_absolute_paths_only():
