@@ -212,7 +212,8 @@ def markdown(report: Dict) -> str:
         f'Measured by `{report["command"]}` on {report["date"]} '
         f'({m["cpus"]} CPUs, {m["cpu"]}, torch {m["torch"]} with {m["torch_threads"]} '
         f'threads; load average {report["load_start"]} at start, {report["load_end"]} at '
-        f'end; wall time {report["wall_seconds"]:.0f} s). Random weights, every chain '
+        f'end; wall time {report["wall_seconds"]:.0f} s, CPU time '
+        f'{report.get("cpu_seconds", float("nan")):.0f} s). Random weights, every chain '
         'refined (worst case), one correction round.', '',
         '| model | batch | base: params / GFLOPs per img / ms per batch / peak MiB '
         '| SCAI params | SCAI FLOPs | SCAI time | SCAI peak mem '
@@ -295,11 +296,15 @@ def run(args: argparse.Namespace, log=partial(print, flush=True)) -> Dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     mem_methods = sorted({v['method'] for c in results for v in c['memory'].values()})
+    import resource
+    cpu = sum(getattr(resource.getrusage(who), f) for who in
+              (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ('ru_utime', 'ru_stime'))
     return dict(
         command='python tools/benchmark_cost.py' + (' ' + ' '.join(sys.argv[1:])
                                                      if sys.argv[1:] else ''),
         date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
-        wall_seconds=round(time.perf_counter() - start, 1),
+        wall_seconds=round(time.perf_counter() - start, 1), cpu_seconds=round(cpu, 1),
         load_start=load_start, load_end=round(os.getloadavg()[0], 2),
         machine=machine(), repeat=args.repeat, tta=tta if tta is not None else 'off',
         memory_method=','.join(mem_methods),
