@@ -120,17 +120,31 @@ def measure_memory(config: str, batch: int, variant: str, tta: Optional[dict]) -
     """Peak memory of one un-warmed call of ``variant`` (call in a fresh process).
 
     ``base``: backbone + base head; ``scai``/``lite``: base then the refinement (one
-    round, every chain); ``scai_tta``: the same with test-time adaptation.
+    round, every chain); ``scai_tta``: the same with test-time adaptation. Nothing runs
+    before the measured call, so the allocator has no freed memory to reuse.
     """
     import torch
-    from mmpose_scai.cost import peak_memory, pipeline_closures, worst_case
+    from mmpose_scai.adaptation import TestTimeAdapter
+    from mmpose_scai.cost import peak_memory, worst_case
     model = build_model(build_cfg(config, lite=variant == 'lite'))
     x = torch.rand(*input_shape(model.cfg, batch))
+    head = model.head
+    cfg = dict(refine=True, rounds=1, tol=0.)
+    if variant == 'scai_tta':
+        head.adapter = TestTimeAdapter.from_cfg(tta)
+
+    def run():
+        with torch.no_grad():
+            hm, f = head.base_forward(model.extract_feat(x))
+        if variant == 'base':
+            return hm
+        if variant == 'scai_tta':
+            return head.refine(hm, f, cfg)[0]
+        with torch.no_grad():
+            return head.refine(hm, f, cfg)[0]
+
     with worst_case(model):
-        fns = pipeline_closures(model, x, tta=tta if variant == 'scai_tta' else None)
-        fn = dict(base=fns['base'], scai=fns['scai'], lite=fns['scai'],
-                  scai_tta=fns.get('scai_tta'))[variant]
-        return peak_memory(fn)
+        return peak_memory(run)
 
 
 def _child(conn, threads: Optional[int], fn, args) -> None:
