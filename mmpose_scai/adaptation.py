@@ -10,7 +10,9 @@ place of :meth:`SCAIRefiner.refine` whenever an adapter is attached (by
 3. steps C for ``steps`` steps on the mean E_s of the corrected selected chains, with Φ,
    Γ and the base frozen (gradients are taken for C's parameters only), keeping the best
    state seen and stopping when E_s stops falling (``early_stop``) or diverges (a
-   non-finite loss or gradient, or E_s above its value before adaptation);
+   non-finite loss or gradient, or E_s above its value before adaptation); C never
+   leaves a ball around its trained weights (``max_drift``): E_s alone can be lowered by
+   corrections Γ merely finds easy, so the anchor bounds what a step can break;
 4. refines again with the adapted C and keeps, per the safeguard, the adapted result only
    where it lowers E_s; every selected chain that keeps the non-adapted result is
    counted as a fallback (``tta_fallbacks``, ``tta_diverged`` in the MessageHub);
@@ -41,7 +43,7 @@ from .models.refiner import ChainInputs, ChainState, SCAIRefiner
 PRESETS = dict(
     default=dict(),
     paper=dict(steps=20, lr=0.013, lr_decay=0.96, optimizer='adam', safeguard='batch',
-               select_quantile=None, early_stop=True, rounds=20),
+               select_quantile=None, early_stop=True, rounds=20, max_drift=None),
 )
 
 
@@ -84,6 +86,14 @@ class TestTimeAdapter:
             about the anchor heatmap's own norm, so a batch far above 2x the median
             means C has diverged rather than that the batch is hard.
         drift_window (int): Batches in the running median.
+        max_drift (float, optional): Trust region of C: after every step, C's weights
+            are pulled back onto the ball ``||w - w_trained|| <= max_drift *
+            ||w_trained||`` (L2 over all of C's parameters), as EATA anchors to the
+            source weights. Lowering E_s does not prove a correction right (Γ can be
+            fooled), so this bounds the damage of a too large lr or too many steps
+            whatever E_s says. Default 0.05: about twice the drift the default preset
+            reaches on the benchmark's validation split (0.028); None: no bound (the
+            paper preset).
         early_stop (bool): Stop stepping as soon as E_s stops falling. Without it all
             steps run; the best state seen is kept either way.
         rounds (int, optional): Correction rounds after adapting; default: the head's
@@ -106,6 +116,7 @@ class TestTimeAdapter:
                  select_threshold: Optional[float] = None,
                  drift_k: Optional[float] = 2.0,
                  drift_window: int = 50,
+                 max_drift: Optional[float] = 0.05,
                  early_stop: bool = True,
                  rounds: Optional[int] = None,
                  scalar_prefix: str = 'test/tta_') -> None:
@@ -134,6 +145,10 @@ class TestTimeAdapter:
                 or drift_window < 1:
             raise ValueError('TestTimeAdapter: drift_window must be an int >= 1, got '
                              f'{drift_window!r}')
+        if max_drift is not None and not (isinstance(max_drift, (int, float))
+                                          and 0 < max_drift < math.inf):
+            raise ValueError('TestTimeAdapter: max_drift must be a finite number > 0 or '
+                             f'None, got {max_drift!r}')
         if rounds is not None and (not isinstance(rounds, int) or rounds < 0):
             raise ValueError(f'TestTimeAdapter: rounds must be an int >= 0, got {rounds!r}')
         self.steps, self.lr, self.lr_decay = steps, float(lr), float(lr_decay)
@@ -141,7 +156,7 @@ class TestTimeAdapter:
         self.unit = unit
         self.select_quantile, self.select_threshold = select_quantile, select_threshold
         self.drift_k, self.early_stop, self.rounds = drift_k, early_stop, rounds
-        self.drift_window = drift_window
+        self.drift_window, self.max_drift = drift_window, max_drift
         self.scalar_prefix = scalar_prefix
         self.history = []  # per-batch statistics (floats), cleared by reset()
         self.reset()
@@ -243,7 +258,8 @@ class TestTimeAdapter:
                trained: Dict[str, Tensor]) -> Dict[str, float]:
         """Step C on the mean E_s over ``mask``; leaves the best state seen in C."""
         corr = refiner.corr
-        params = [p for p in corr.parameters()]
+        names, params = zip(*corr.named_parameters())
+        anchor = [trained[n] for n in names]
         optim = self._make_optimizer(params)
         if self.mode == 'continual' and self._carried is not None:
             optim.load_state_dict(self._carried[1])
@@ -253,7 +269,7 @@ class TestTimeAdapter:
             e, _ = refiner.self_error(inp, refiner.correct(start, feedback))
             return masked_mean(e, mask)
 
-        drift_reset, diverged = 0.0, 0.0
+        drift_reset, diverged, projected = 0.0, 0.0, 0.0
         with torch.enable_grad():
             loss = loss_now()
             first = loss.item()
@@ -282,6 +298,7 @@ class TestTimeAdapter:
                 for group in optim.param_groups:
                     group['lr'] = self.lr * self.lr_decay**step
                 optim.step()
+                projected += self._project(params, anchor)
                 steps += 1
                 prev, loss = loss.item(), loss_now()
                 value = loss.item()
@@ -295,6 +312,7 @@ class TestTimeAdapter:
                     break
         with torch.no_grad():
             corr.load_state_dict(best_state)
+            drift = _distance(params, anchor) / _distance(anchor)
         for p in params:
             p.grad = None
         if self.mode == 'continual':
@@ -302,7 +320,23 @@ class TestTimeAdapter:
             if math.isfinite(first):
                 self._recent.append(first)
         return dict(steps=float(steps), drift_reset=drift_reset, loss_first=first,
-                    loss_best=best, diverged=diverged)
+                    loss_best=best, diverged=diverged, projected=projected,
+                    drift=drift.item())
+
+    @torch.no_grad()
+    def _project(self, params, anchor) -> float:
+        """Pull ``params`` back onto the ``max_drift`` ball around ``anchor``; 1.0 if
+        they were outside it."""
+        if self.max_drift is None:
+            return 0.0
+        delta = _distance(params, anchor)
+        radius = self.max_drift * _distance(anchor)
+        if not delta > radius:  # also False for a non-finite delta: handled by caller
+            return 0.0
+        scale = radius / delta
+        for p, a in zip(params, anchor):
+            p.copy_(a + (p - a) * scale)
+        return 1.0
 
     def _safeguard(self, a_err: Tensor, err: Tensor, selected: Tensor) -> Tensor:
         """BoolTensor: where the adapted result replaces the non-adapted one."""
@@ -331,6 +365,8 @@ class TestTimeAdapter:
                    selected_frac=frac(stats['tta_selected']),
                    accepted_frac=frac(stats['tta_accepted']),
                    drift_resets=float(sum(i['drift_reset'] for i in infos)),
+                   projected=float(sum(i['projected'] for i in infos)),
+                   drift=max((i['drift'] for i in infos), default=0.0),
                    fallbacks=float(fallbacks),
                    selected=float((stats['tta_selected'] & valid).sum()),
                    diverged=float(sum(i['diverged'] for i in infos)),
@@ -339,6 +375,13 @@ class TestTimeAdapter:
         hub = MessageHub.get_current_instance()
         for key, value in row.items():
             hub.update_scalar(self.scalar_prefix + key, value)
+
+
+def _distance(params, anchor=None) -> Tensor:
+    """L2 norm of ``params`` (minus ``anchor``), over all the tensors together."""
+    if anchor is None:
+        return torch.cat([p.flatten() for p in params]).norm()
+    return torch.cat([(p - a).flatten() for p, a in zip(params, anchor)]).norm()
 
 
 def _scatter(full: ChainState, idx: Tensor, sub: ChainState) -> ChainState:

@@ -224,8 +224,9 @@ def test_diverging_adaptation_stops_and_falls_back(refiner, lr):  # noqa: F811
     inp = inputs(refiner, 20)
     with torch.no_grad():
         _, plain_err, plain = refiner.refine(inp, 1, 1e-3)
+    # without the trust region, which would keep such steps from diverging at all
     adapter = TestTimeAdapter(steps=STEPS, lr=lr, optimizer='sgd', select_quantile=None,
-                              early_stop=False)
+                              early_stop=False, max_drift=None)
     _, err, stats = run(adapter, refiner, inp)
     row = adapter.history[-1]
     assert row['diverged'] == 1 and row['steps'] < STEPS  # stopped, not run to the end
@@ -239,6 +240,24 @@ def test_diverging_adaptation_stops_and_falls_back(refiner, lr):  # noqa: F811
     if lr == 1e12:  # C is non-finite after one step: the best state seen is the trained C
         assert row['steps'] == 1 and fell_back.equal(inp.valid)
         assert torch.equal(err, plain_err)
+
+
+@pytest.mark.parametrize('optimizer', ['sgd', 'adam'])
+def test_trust_region_bounds_C_under_a_huge_lr(refiner, optimizer):  # noqa: F811
+    inp = inputs(refiner, 20)
+    with torch.no_grad():
+        _, plain_err, _ = refiner.refine(inp, 1, 1e-3)
+    kw = dict(steps=STEPS, lr=1e3, optimizer=optimizer, select_quantile=None,
+              early_stop=False)
+    bounded, free = TestTimeAdapter(**kw), TestTimeAdapter(**dict(kw, max_drift=None))
+    _, err, _ = run(bounded, refiner, inp)
+    row = bounded.history[-1]
+    assert row['projected'] >= 1 and row['drift'] <= bounded.max_drift * (1 + 1e-4)
+    assert hub_scalar('test/tta_projected') == row['projected']
+    assert (err <= plain_err).all()
+    run(free, refiner, inp)  # unbounded, the same steps leave the ball or diverge
+    free_row = free.history[-1]
+    assert free_row['diverged'] == 1 or free_row['drift'] > bounded.max_drift
 
 
 def test_a_sane_lr_does_not_always_fall_back(refiner):  # noqa: F811
@@ -261,6 +280,7 @@ def test_hook_summary_logs_the_fallbacks(caplog):
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and '6 of 16 selected chains (37.5%) fell back' in warned[0]
     assert 'diverged (stopped early) in 1 runs' in warned[0]
+    assert '0 steps pulled back to max_drift=0.05' in warned[0]
     # nothing diverged: the same line at INFO level (a fallback alone is the safeguard
     # doing its job)
     caplog.clear()

@@ -17,5 +17,7 @@ custom_hooks = [
         unit='batch',
         safeguard='instance',
         select_quantile=0.5,
+        # trust region: C stays within 5 % (L2) of its trained weights
+        max_drift=0.05,
         early_stop=True)
 ]

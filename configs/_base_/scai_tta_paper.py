@@ -14,6 +14,8 @@ custom_hooks = [
         unit='batch',
         safeguard='batch',
         select_quantile=None,
+        # no trust region: the paper bounds nothing
+        max_drift=None,
         early_stop=True,
         rounds=20)
 ]

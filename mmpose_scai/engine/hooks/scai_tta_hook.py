@@ -94,10 +94,12 @@ class SCAITTAHook(Hook):
             f'{mean["time"] * 1e3:.1f} ms/batch')
         fallbacks, selected = (sum(r[k] for r in rows) for k in ('fallbacks', 'selected'))
         diverged = sum(r['diverged'] for r in rows)
-        log = runner.logger.warning if diverged else runner.logger.info
+        projected = sum(r.get('projected', 0.) for r in rows)
+        log = runner.logger.warning if diverged or projected else runner.logger.info
         log(f'SCAI TTA ({phase}): {fallbacks:.0f} of {selected:.0f} selected chains '
             f'({fallbacks / max(selected, 1):.1%}) fell back to the non-adapted result; '
-            f'adaptation diverged (stopped early) in {diverged:.0f} runs')
+            f'adaptation diverged (stopped early) in {diverged:.0f} runs; '
+            f'{projected:.0f} steps pulled back to max_drift={self.adapter.max_drift}')
 
     # ------------------------------------------------------------------ hooks
     def before_train(self, runner) -> None:
