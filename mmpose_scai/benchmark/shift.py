@@ -318,8 +318,8 @@ class ShiftBenchmark:
                 line = ' '.join(f'{n}={100 * r[n]["AP"]:.1f}' for n in
                                 ('base', 'base+flip', '+SCAI', '+SCAI+TTA') if n in r)
                 self.log(f'[{k}/{total}] {condition_name(shift, sev):20s} {split:4s} AP% '
-                         f'{line}; E_s(base) {res["detector"]["E_base"]:.4f} distal err '
-                         f'{res["detector"]["distal_err"]:.3f} '
+                         f'{line}; E_s(base) {_f(res["detector"]["E_base"], ".4f")} distal '
+                         f'err {_f(res["detector"]["distal_err"])} '
                          f'({time.perf_counter() - t0:.0f} s)')
         return self.report(results)
 
@@ -401,11 +401,11 @@ def summarize(results: List[dict], methods: List[str], severities: Sequence[int]
                 for s in shifts for v in severities]
 
         def corr(points):
-            es = [d['E_base'] for d, _ in points]
-            rel = [d['E_base_rel'] for d, _ in points]
-            err = [d['distal_err'] for d, _ in points]
+            es = [_num(d['E_base']) for d, _ in points]
+            rel = [_num(d['E_base_rel']) for d, _ in points]
+            err = [_num(d['distal_err']) for d, _ in points]
             ap_loss = [1 - ap for _, ap in points]
-            conf = [d.get('one_minus_score', np.nan) for d, _ in points]
+            conf = [_num(d.get('one_minus_score')) for d, _ in points]
             return dict(n=len(points), r_err=pearson(es, err), rho_err=spearman(es, err),
                         conf_r_err=pearson(conf, err),
                         r_ap=pearson(es, ap_loss), rel_r_err=pearson(rel, err),
@@ -416,13 +416,18 @@ def summarize(results: List[dict], methods: List[str], severities: Sequence[int]
                             for v in severities]
             per_shift[s] = dict(corr(p), E_base=[d['E_base'] for d, _ in p],
                                 distal_err=[d['distal_err'] for d, _ in p])
-        es_by_sev = {str(v): float(np.mean([by[(s, v)]['detector']['E_base'] for s in shifts]))
-                     for v in severities}
+        es_by_sev = {str(v): float(np.nanmean([_num(by[(s, v)]['detector']['E_base'])
+                                               for s in shifts])) for v in severities}
         es_by_sev['0'] = by[(CLEAN, 0)]['detector']['E_base']
         out[split] = dict(shifts=shifts, mean=mean, goals=goals(mean, severities),
                           detector=dict(all=corr(pts), per_shift=per_shift,
                                         E_base_by_severity=es_by_sev))
     return out
+
+
+def _num(v) -> float:
+    """A JSON number back as float (``None``, i.e. a NaN once saved, -> NaN)."""
+    return float('nan') if v is None else float(v)
 
 
 def goals(mean: dict, severities: Sequence[int]) -> dict:
@@ -478,7 +483,8 @@ def render_markdown(rep: dict) -> str:
     lines = ['# Distribution shift: corruptions and occlusion', '']
     sub = rep['subset']
     lines.append(
-        f'Base epoch {rep["base"]["epoch"]} (ResNet-18, 128x96, LSPET) with its SCAI model; '
+        f'Base `{osp.basename(rep["benchmark_settings"]["base_config"])}` epoch '
+        f'{rep["base"]["epoch"]} with its SCAI model; '
         f'start/rounds/TTA from the validation tuning: `{rep["tuning"]}`. Shifts: '
         f'{", ".join(s["shifts"])} at severities {", ".join(map(str, sevs))} (0 = clean), '
         f'seed {s["seed"]}, applied to the loaded image before `TopdownAffine`. '
@@ -529,23 +535,26 @@ def render_markdown(rep: dict) -> str:
                   'continual)', '',
                   'E_s before/after: mean over batches of the chains\' E_s before and after '
                   'adaptation; sel/acc: fraction of chains adapted / whose adapted result '
-                  'was kept; changed: chains not left at the base.', '']
+                  'was kept; changed: chains not left at the base; refinable: chains whose '
+                  'anchor heatmap passes `min_anchor_score` (the others keep the base and '
+                  'have no E_s).', '']
         body = []
         tta_ms = [m for m in ('+SCAI+TTA', '+SCAI+TTA selective', '+SCAI+TTA continual')
                   if m in methods]
         for sh in [CLEAN] + summ['shifts']:
             for v in ([0] if sh == CLEAN else sevs):
                 c = by[(sh, v)]
-                row = [sh, str(v)]
+                refinable = c['detector'].get('refinable_frac')
+                row = [sh, str(v), _pct(refinable, '.0f')]
                 for m in tta_ms:
-                    t = c['rows'][m].get('tta') or {}
+                    t = (c['rows'][m].get('tta') or {}) if refinable else {}
                     row += [f'{_f(t.get("E_s_before"), ".4f")} → '
                             f'{_f(t.get("E_s_after"), ".4f")}',
                             f'{_pct(t.get("selected_frac"), ".0f")}/'
                             f'{_pct(t.get("accepted_frac"), ".0f")}/'
                             f'{_pct(c["rows"][m].get("corrected_frac"), ".0f")}']
                 body.append(row)
-        hdr = ['shift', 'sev']
+        hdr = ['shift', 'sev', 'refinable %']
         for m in tta_ms:
             short = m.replace('+SCAI+TTA', 'TTA').strip() or 'TTA'
             hdr += [f'{short}: E_s before → after', f'{short}: sel/acc/changed %']
@@ -555,7 +564,8 @@ def render_markdown(rep: dict) -> str:
                   'Mean E_s of the base chains (Γ\'s label-free self-referential error, '
                   'E_base) and the base\'s true distal error per condition; r = Pearson, '
                   'ρ = Spearman over clean + the severities of each shift; "rel." divides '
-                  'E_s by the anchor heatmap\'s norm (E_s scales with it); per-instance r '
+                  'E_s by the anchor heatmap\'s norm (E_s scales with it); "1−score": the '
+                  'base\'s own confidence as the detector, for comparison; per-instance r '
                   'within each condition in the last column.', '']
         body = []
         for sh in summ['shifts']:
@@ -565,16 +575,18 @@ def render_markdown(rep: dict) -> str:
                          ' / '.join(_f(e) for e in ps['distal_err']),
                          _f(ps['r_err'], '+.2f'), _f(ps['rho_err'], '+.2f'),
                          _f(ps['r_ap'], '+.2f'), _f(ps['rel_r_err'], '+.2f'),
+                         _f(ps.get('conf_r_err'), '+.2f'),
                          ' / '.join(_f(e, '+.2f') for e in inst)])
         a = d['all']
         body.append([f'**all {a["n"]} conditions**',
                      ' / '.join(_f(d['E_base_by_severity'][k], '.4f')
                                 for k in ['0'] + [str(v) for v in sevs]) + ' (mean)', '',
                      _f(a['r_err'], '+.2f'), _f(a['rho_err'], '+.2f'), _f(a['r_ap'], '+.2f'),
-                     _f(a['rel_r_err'], '+.2f'), ''])
+                     _f(a['rel_r_err'], '+.2f'), _f(a.get('conf_r_err'), '+.2f'), ''])
         lines.append(_table(['shift', f'E_s clean / {" / ".join(map(str, sevs))}',
                              f'distal err clean / {" / ".join(map(str, sevs))}',
                              'r(E_s, err)', 'ρ(E_s, err)', 'r(E_s, 1−AP)', 'r rel.',
+                             'r(1−score, err)',
                              f'per-instance r (sev {"/".join(map(str, sevs))})'], body))
         lines.append('')
     m = rep['machine']
@@ -589,7 +601,7 @@ def render_markdown(rep: dict) -> str:
 
 def _fmt_list(v) -> str:
     if isinstance(v, list):
-        return '[' + ', '.join(f'{100 * x:+.1f}' for x in v) + '] AP points (clean, sev…)'
+        return '[' + ', '.join(f'{100 * x:+.2f}' for x in v) + '] AP points (clean, sev…)'
     return str(v)
 
 
@@ -630,7 +642,8 @@ def plot_ap_vs_severity(rep: dict, path: str, split: str = 'test') -> str:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc='lower center', ncol=4, fontsize=8, frameon=False)
     fig.suptitle(f'{SPLIT_NAMES.get(split, split)}: AP vs shift severity', fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    height = 3.2 * nrow
+    fig.tight_layout(rect=(0, 0.8 / height, 1, 1 - 0.35 / height))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -113,6 +113,7 @@ def test_relative_paths_and_markdown():
     methods = shift_methods(CHOSEN)
     res = _synthetic_results([m.name for m in methods])
     rep = dict(settings=dict(shifts=['contrast', 'occlusion'], severities=[1, 3, 5], seed=0),
+               benchmark_settings=dict(base_config='configs/x/base.py'),
                subset=dict(limit=None, seed=0, n=dict(test=10, coco=10)),
                base=dict(epoch=6), tuning=CHOSEN, methods=[m.to_dict() for m in methods],
                conditions=res, summary=summarize(res, [m.name for m in methods], (1, 3, 5),
@@ -190,11 +191,15 @@ def test_every_condition_and_method_is_evaluated(shift_run):
         assert list(c['rows']) == names and c['n'] == 8
         for r in c['rows'].values():
             assert 0 <= r['AP'] <= 1 and np.isfinite(r['distal_err'])
-        assert c['rows']['+SCAI+TTA']['tta']['selected_frac'] > 0
+        assert 'selected_frac' in c['rows']['+SCAI+TTA']['tta']
+        assert 0 <= c['detector']['refinable_frac'] <= 1
         if c['severity']:
             # the base heatmaps of a shifted condition: once, where the issue says
             path = wd / 'given' / 'shift' / f'{c["shift"]}-{c["severity"]}' / f'{c["split"]}.pt'
             assert path.is_file()
+    for c in rep['conditions']:  # the adapter ran wherever a chain was refinable
+        sel = c['rows']['+SCAI+TTA']['tta']['selected_frac']
+        assert (sel > 0) == (c['detector']['refinable_frac'] > 0), c['detector']
     assert set(rep['summary']) == {'test', 'coco'}
     assert rep['summary']['test']['mean']['+SCAI']['all']['AP'] >= 0
     assert rep['subset']['n'] == dict(test=8, coco=8)
@@ -229,7 +234,7 @@ def test_reports_and_docs_are_written(shift_run):
     wd, docs = shift_run['wd'], shift_run['docs']
     md = (wd / 'shift_report.md').read_text()
     assert md == (docs / 'benchmarks_shift.md').read_text()
-    assert md in '\n'.join(shift_run['first'])  # the tables exactly as printed
+    assert md in '\n'.join(shift_run['second'])  # the tables exactly as printed (last run)
     rep = json.loads((docs / 'benchmarks_shift.json').read_text())
     assert repo_root() not in json.dumps(rep)
     assert rep['summary']['test']['detector']['all']['n'] == 5
