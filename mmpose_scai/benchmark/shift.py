@@ -341,7 +341,8 @@ class ShiftBenchmark:
             finished=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
             wall_seconds=round(time.perf_counter() - self.t_start, 1),
             compute_seconds=round(sum(r['seconds'] for r in results), 1),
-            machine=machine_info(), command=' '.join(sys.argv))
+            machine=machine_info(),
+            command=relative_paths(' '.join(['python'] + sys.argv), _repo_root()))
         rep = _jsonable(rep)
         md = render_markdown(rep)
         wd = self.pipe.wd
@@ -350,10 +351,9 @@ class ShiftBenchmark:
             f.write(md)
         self.pipe.echo(md)
         if self.s.docs_dir:
-            from mmpose_scai.utils import repo_root
             os.makedirs(self.s.docs_dir, exist_ok=True)
             _save_json(osp.join(self.s.docs_dir, 'benchmarks_shift.json'),
-                       relative_paths(rep, repo_root()))
+                       relative_paths(rep, _repo_root()))
             with open(osp.join(self.s.docs_dir, 'benchmarks_shift.md'), 'w') as f:
                 f.write(md)
             plot_ap_vs_severity(rep, osp.join(self.s.docs_dir, 'benchmarks_shift.png'))
@@ -446,6 +446,11 @@ def goals(mean: dict, severities: Sequence[int]) -> dict:
         out['tta_gain_over_base_by_severity'] = gains
         out['gain_grows_with_severity'] = bool(all(b >= a for a, b in zip(gains, gains[1:])))
     return out
+
+
+def _repo_root() -> str:
+    from mmpose_scai.utils import repo_root
+    return repo_root()
 
 
 def relative_paths(obj, root: str):
@@ -592,10 +597,11 @@ def render_markdown(rep: dict) -> str:
     m = rep['machine']
     lines += ['## Run', '',
               f'Finished {rep["finished"]} on {m.get("cpu")} ({m.get("cpus")} CPUs, torch '
-              f'{m.get("torch")}, {m.get("torch_threads")} threads); wall time of this '
-              f'invocation {rep["wall_seconds"] / 60:.1f} min, compute time of all '
-              f'conditions (base passes + methods, summed from their caches) '
-              f'{rep["compute_seconds"] / 60:.1f} min.', '']
+              f'{m.get("torch")}, {m.get("torch_threads")} torch thread(s)). Compute time '
+              f'of all conditions (base passes + methods, summed from their caches, i.e. '
+              f'the time of an uncached run less start-up) {rep["compute_seconds"] / 60:.1f}'
+              f' min; this invocation {rep["wall_seconds"] / 60:.1f} min (cached conditions '
+              f'are reused). Command: `{rep["command"]}`.', '']
     return '\n'.join(lines)
 
 
