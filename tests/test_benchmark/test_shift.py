@@ -118,7 +118,7 @@ def test_relative_paths_and_markdown():
                base=dict(epoch=6), tuning=CHOSEN, methods=[m.to_dict() for m in methods],
                conditions=res, summary=summarize(res, [m.name for m in methods], (1, 3, 5),
                                                  ('test', 'coco')),
-               finished='now', wall_seconds=60, compute_seconds=50,
+               finished='now', wall_seconds=60, compute_seconds=50, command='python x.py',
                machine=dict(cpu='cpu', cpus=2, torch='x', torch_threads=2))
     md = render_markdown(rep)
     for text in ('## LSPET-test: mean over 2 shifts', 'mAP-C (all)',
