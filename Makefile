@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo benchmark clean
+.PHONY: venv test demo benchmark benchmark-shift benchmark-cost clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,20 @@ test: venv
 demo: venv
 	$(PY) tools/demo.py
 
+# The real-data benchmark (docs/benchmarks.md): resumable, cached under work_dirs/benchmark.
+# BENCH_ARGS=--quick for a smoke run; the docs/ files are rewritten by full runs only.
+BENCH_ARGS ?= --curve-test --docs
+
 benchmark: venv
-	$(PY) tools/benchmark.py
+	$(PY) tools/benchmark.py $(BENCH_ARGS)
+
+# Corruption / occlusion shifts on the benchmark's models (runs `benchmark` steps first).
+benchmark-shift: venv
+	$(PY) tools/benchmark_shift.py --docs
+
+# Params, FLOPs, CPU latency and peak memory of the refinement, as ratios to the base.
+benchmark-cost: venv
+	$(PY) tools/benchmark_cost.py
 
 clean:
 	rm -rf $(VENV) work_dirs
