@@ -206,9 +206,15 @@ def _subset_ann(src: str, img_ids, dst: str) -> str:
     return dst
 
 
-def split_datasets(cfg, s: DemoSettings, data_root: str) -> Dict[str, Dict]:
-    """Dataset configs of the evaluated splits: ``lspet`` (test subset), ``coco``."""
-    _, test_ds = _datasets(s, data_root)
+def split_datasets(cfg, s: DemoSettings, data_root: str,
+                   trained_here: bool = True) -> Dict[str, Dict]:
+    """Dataset configs of the evaluated splits: ``lspet`` (test subset), ``coco``.
+
+    ``trained_here``: the tiny models were trained on the demo subset's first LSPET
+    images, so only the others are evaluated (benchmark models: the first
+    ``test_images``).
+    """
+    test_ds = _datasets(s, data_root)[1] if trained_here else dict(indices=s.test_images)
     pipeline = cfg.test_dataloader.dataset.pipeline
     out = dict(lspet=dict(type='CocoDataset', data_mode='topdown',
                           data_root=osp.join(data_root, 'lspet') + '/',
@@ -406,7 +412,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Dict:
         log('no benchmark checkpoints: training tiny models (numbers are illustrative)')
         ckpts, test, source = train_tiny(s, data_root, log), {}, 'tiny'
     cfg = Config.fromfile(_abs(SCAI_CONFIG))
-    datasets = split_datasets(cfg, s, data_root)
+    datasets = split_datasets(cfg, s, data_root, trained_here=source == 'tiny')
     results = evaluate(cfg, ckpts['scai'], datasets, s, test, log)
     illustrative = source == 'tiny'
     text = table(results, illustrative)

@@ -113,3 +113,20 @@ def test_draw_overlays_writes_three_panels(tmp_path):
     assert files[0].endswith(f'_id{anns[1]["id"]}.jpg')
     img = mmcv.imread(str(tmp_path / files[0]))
     assert img.shape[0] == 256 and img.shape[1] > 2 * 256 * 0.5  # three panels side by side
+
+
+def test_split_datasets_on_the_embedded_subset():
+    """Tiny models train on the subset's first 14 LSPET images and are tested on the
+    other 6; benchmark models are tested on the first ``test_images``."""
+    from mmengine.config import Config
+
+    from mmpose_scai.demo import SCAI_CONFIG, _datasets, split_datasets
+    cfg = Config.fromfile(osp.join(repo_root(), SCAI_CONFIG))
+    s = DemoSettings(test_images=200)
+    train, _ = _datasets(s, DEMO_ROOT)
+    assert train['type'] == 'CocoDataset' and train['indices'] == list(range(14))
+    tiny = split_datasets(cfg, s, DEMO_ROOT)
+    assert tiny['lspet']['indices'] == list(range(14, 20))
+    assert tiny['coco']['ann_file'] == 'annotations/person_keypoints.json'
+    bench = split_datasets(cfg, s, DEMO_ROOT, trained_here=False)
+    assert bench['lspet']['indices'] == 200

@@ -160,7 +160,11 @@ def _child(conn, threads: Optional[int], fn, args) -> None:
 
 
 def in_child(fn, *args, threads: Optional[int] = None):
-    """Run ``fn(*args)`` in a forked child process and return its result."""
+    """Run ``fn(*args)`` in a forked child process and return its result.
+
+    The calling process must not have run tensor ops before: a forked child can
+    deadlock in OpenMP once the parent has used its thread pool.
+    """
     ctx = mp.get_context('fork')
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, threads, fn, args))

@@ -35,24 +35,33 @@ def test_in_child_returns_and_reraises():
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='fork and /proc')
-def test_one_case_end_to_end(tmp_path):
-    """The small model at batch 1: real measurements in forked children, then the
-    table and the JSON (no timing thresholds)."""
-    case = bc.in_child(bc.measure_case, SMALL, 1, 1, dict(), False)
-    case['memory'] = {v: bc.in_child(bc.measure_memory, SMALL, 1, v, dict())
-                      for v in bc.MEMORY_VARIANTS}
-    case.update(model='small', config=SMALL, batch=1)
+def test_quick_run_end_to_end(tmp_path):
+    """The small model at batch 1, measured for real by the script in a fresh process
+    (its children are forked from a parent that ran no tensor op: OpenMP is not
+    fork-safe once used), then the table and the JSON (no timing thresholds)."""
+    import subprocess
+
+    from mmpose_scai.utils import repo_root
+    out = tmp_path / 'cost'
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmark_cost.py', '--quick', '--repeat', '1',
+         '--out', str(out)], cwd=repo_root(), capture_output=True, text=True,
+        timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / 'cost.json').read_text())
+    (case, ) = report['cases']
+    assert case['batch'] == 1 and case['config'] == SMALL
     assert case['scai']['ratio_params'] < 0.05 and case['lite']['ratio_params'] < 0.05
+    assert case['scai']['ratio_flops'] > 0 and case['lite']['ratio_flops'] >= 0
     assert 'tta_ratio_seconds' in case['scai'] and 'tta_ratio_seconds' not in case['lite']
     mem = case['memory']
-    # the whole pipeline never needs less than the base forward it contains
+    assert set(mem) == set(bc.MEMORY_VARIANTS)
+    # the whole pipeline never needs much less than the base forward it contains
     for v in ('scai', 'lite', 'scai_tta'):
         assert mem[v]['peak_mib'] > 0.8 * mem['base']['peak_mib']
-    row = bc.case_row(case)
+    row = report['rows'][0]
     assert row['scai_mem'] == pytest.approx(mem['scai']['peak_mib'] / mem['base']['peak_mib'])
-    report = dict(command='x', date='d', wall_seconds=1., load_start=0., load_end=0.,
-                  machine=bc.machine(), repeat=1, tta=dict(), memory_method='m',
-                  rows=[row], cases=[case])
-    text = bc.markdown(report)
-    assert '| small | 1 |' in text and 'preset default' in text
-    json.dumps(report)  # serializable
+    text = (tmp_path / 'cost.md').read_text()
+    assert text == bc.markdown(report)
+    assert '| ResNet-18 128×96 (LSPET) | 1 |' in text and 'preset default' in text
+    assert repo_root() not in text  # no machine paths
