@@ -39,7 +39,7 @@ from .cache import build_loader, build_model, cache_split, decode, load_cache
 from .coco_eval import coco_evaluate
 from .methods import Variant, plain_correction, run_variant
 from .metrics import pearson, spearman
-from .pipeline import Pipeline, machine_info
+from .pipeline import Pipeline, _jsonable, machine_info
 
 #: Severity 0 names the clean images (the pipeline's own caches).
 CLEAN = 'clean'
@@ -94,21 +94,6 @@ def shift_methods(chosen: dict) -> List[Variant]:
 
 def _slug(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def _save_json(path: str, obj) -> None:
