@@ -322,19 +322,10 @@ def run_lite(pipeline) -> dict:
                                  corrected_frac=r.get('corrected_frac')))
                 p.log(f'val {v.name}: AP {r["AP"]:.4f} distal {r["distal_err"]:.3f}')
         best = max(grid, key=lambda g: (g['AP'], -g['distal_err']))
-        tta_grid = []
-        for q in (0.5, None):
-            for safeguard in ('instance', 'batch'):
-                tta = dict(preset='default', select_quantile=q, safeguard=safeguard)
-                v = Variant(f'lite tune tta q={q} safeguard={safeguard}',
-                            model=f'lite_{best["start"]}', start=best['start'], tta=tta,
-                            extra=dict(refiner=dict(
-                                max_distal_score=best['max_distal_score']), rows=ROWS_KEY))
-                r = p.evaluate('val', v)
-                tta_grid.append(dict(select_quantile=q, safeguard=safeguard, AP=r['AP'],
-                                     pck=r['pck'], distal_err=r['distal_err']))
-                p.log(f'val {v.name}: AP {r["AP"]:.4f}')
-        tb = max(tta_grid, key=lambda g: (g['AP'], g['select_quantile'] or 0))
+        tta_grid, tb = p.tune_tta(
+            'lite tune tta', model=f'lite_{best["start"]}', start=best['start'],
+            extra=dict(refiner=dict(max_distal_score=best['max_distal_score']),
+                       rows=ROWS_KEY))
         info.update(grid=grid, tta_grid=tta_grid, chosen=dict(
             start=best['start'], max_distal_score=best['max_distal_score'],
             tta=dict(preset='default', select_quantile=tb['select_quantile'],

@@ -29,7 +29,7 @@ import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -454,18 +454,8 @@ class Pipeline:
                                      pck=r['pck'], distal_err=r['distal_err']))
                     self.log(f'val {v.name}: AP {r["AP"]:.4f} (base {base["AP"]:.4f})')
             best = max(grid, key=lambda g: (g['AP'], -g['rounds']))
-            tta_grid = []
-            for q in (0.5, None):
-                for safeguard in ('instance', 'batch'):
-                    tta = dict(preset='default', select_quantile=q, safeguard=safeguard)
-                    v = Variant(f'tune tta q={q} safeguard={safeguard}',
-                                start=best['start'], rounds=best['rounds'], tta=tta)
-                    r = self.evaluate('val', v)
-                    tta_grid.append(dict(select_quantile=q, safeguard=safeguard,
-                                         AP=r['AP'], pck=r['pck'],
-                                         distal_err=r['distal_err']))
-                    self.log(f'val {v.name}: AP {r["AP"]:.4f}')
-            tbest = max(tta_grid, key=lambda g: (g['AP'], g['select_quantile'] or 0))
+            tta_grid, tbest = self.tune_tta('tune tta', start=best['start'],
+                                            rounds=best['rounds'])
             self.tuning = dict(
                 base_val_AP=base['AP'], grid=grid, tta_grid=tta_grid,
                 chosen=dict(start=best['start'], rounds=best['rounds'],
@@ -476,6 +466,21 @@ class Pipeline:
                 json.dump(self.tuning, f, indent=1)
             self.log(f'tuning: {self.tuning["chosen"]}')
         return self.tuning
+
+    def tune_tta(self, prefix: str, **variant) -> Tuple[List[dict], dict]:
+        """The validation grid of the default TTA preset (selection x safeguard) for
+        one refinement setting (``variant``: :class:`Variant` fields). Returns the grid
+        and its best entry (ties: the selective setting)."""
+        grid = []
+        for q in (0.5, None):
+            for safeguard in ('instance', 'batch'):
+                tta = dict(preset='default', select_quantile=q, safeguard=safeguard)
+                v = Variant(f'{prefix} q={q} safeguard={safeguard}', tta=tta, **variant)
+                r = self.evaluate('val', v)
+                grid.append(dict(select_quantile=q, safeguard=safeguard, AP=r['AP'],
+                                 pck=r['pck'], distal_err=r['distal_err']))
+                self.log(f'val {v.name}: AP {r["AP"]:.4f}')
+        return grid, max(grid, key=lambda g: (g['AP'], g['select_quantile'] or 0))
 
     def variants(self) -> List[Variant]:
         ch = self.tuning['chosen']
