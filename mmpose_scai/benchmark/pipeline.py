@@ -343,7 +343,7 @@ class Pipeline:
     def evaluate(self, split: str, variant: Variant, force: bool = False) -> dict:
         """Run one row on one split (cached in ``<setting>/rows/<split>/``, or under
         ``row_roots[variant.extra['rows']]``)."""
-        slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', variant.name)
+        slug = _slug(variant.name)
         rdir = self.rows_dir(split, variant)
         os.makedirs(rdir, exist_ok=True)
         self._row_dirs[(split, variant.name)] = rdir
@@ -422,7 +422,7 @@ class Pipeline:
         return osp.join(self.row_roots[key], split)
 
     def _row_path(self, split: str, name: str, ext: str) -> str:
-        slug = re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
+        slug = _slug(name)
         rdir = self._row_dirs.get((split, name)) or self.sdir('rows', split)
         return osp.join(rdir, slug + ext)
 
@@ -665,6 +665,11 @@ def _all_ckpts(base_wd: str) -> Dict[int, str]:
     a run whose config saved no per-epoch checkpoints was going on)."""
     ckpts = {**epoch_checkpoints(base_wd + '_snapshots'), **epoch_checkpoints(base_wd)}
     return dict(sorted(ckpts.items()))
+
+
+def _slug(name: str) -> str:
+    """A row's file name stem: its name with every run of other characters as ``_``."""
+    return re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
 
 
 def _cli(v) -> str:

@@ -24,7 +24,6 @@ Nothing is tuned here: start, rounds and the TTA options are the pipeline's
 import json
 import os
 import os.path as osp
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,7 +38,7 @@ from .cache import build_loader, build_model, cache_split, decode, load_cache
 from .coco_eval import coco_evaluate
 from .methods import Variant, plain_correction, run_variant
 from .metrics import pearson, spearman
-from .pipeline import Pipeline, _jsonable, machine_info
+from .pipeline import Pipeline, _jsonable, _slug, machine_info
 
 #: Severity 0 names the clean images (the pipeline's own caches).
 CLEAN = 'clean'
@@ -90,10 +89,6 @@ def shift_methods(chosen: dict) -> List[Variant]:
         Variant('+SCAI+TTA continual', tta=dict(tta, mode='continual'), **sr,
                 note='adapted C carried across batches (one stream per condition)'),
     ]
-
-
-def _slug(name: str) -> str:
-    return re.sub(r'[^A-Za-z0-9_.+-]+', '_', name)
 
 
 def _save_json(path: str, obj) -> None:
@@ -507,20 +502,13 @@ def render_markdown(rep: dict) -> str:
             lines += ['', 'Goals on mAP-C: ' + '; '.join(
                 f'{k} = {("yes" if v else "**no**") if isinstance(v, bool) else _fmt_list(v)}'
                 for k, v in g.items()) + '.']
-        lines += ['', f'### {name}: AP per shift and severity', '']
-        body = []
-        for sh in [CLEAN] + summ['shifts']:
-            for v in ([0] if sh == CLEAN else sevs):
-                c = by[(sh, v)]
-                body.append([sh, str(v)] + [_pct(c['rows'][m]['AP']) for m in methods])
-        lines.append(_table(['shift', 'sev'] + methods, body))
-        lines += ['', f'### {name}: distal error per shift and severity', '']
-        body = []
-        for sh in [CLEAN] + summ['shifts']:
-            for v in ([0] if sh == CLEAN else sevs):
-                c = by[(sh, v)]
-                body.append([sh, str(v)] + [_f(c['rows'][m]['distal_err']) for m in methods])
-        lines.append(_table(['shift', 'sev'] + methods, body))
+        conditions = [(sh, v) for sh in [CLEAN] + summ['shifts']
+                      for v in ([0] if sh == CLEAN else sevs)]
+        for title, key, fmt in (('AP', 'AP', _pct), ('distal error', 'distal_err', _f)):
+            lines += ['', f'### {name}: {title} per shift and severity', '']
+            lines.append(_table(['shift', 'sev'] + methods, [
+                [sh, str(v)] + [fmt(by[(sh, v)]['rows'][m][key]) for m in methods]
+                for sh, v in conditions]))
         lines += ['', f'### {name}: adaptation statistics (+SCAI+TTA; selective; '
                   'continual)', '',
                   'E_s before/after: mean over batches of the chains\' E_s before and after '
