@@ -260,6 +260,7 @@ class TestTimeAdapter:
         corr = refiner.corr
         names, params = zip(*corr.named_parameters())
         anchor = [trained[n] for n in names]
+        anchor_norm = _distance(anchor)
         optim = self._make_optimizer(params)
         if self.mode == 'continual' and self._carried is not None:
             optim.load_state_dict(self._carried[1])
@@ -298,7 +299,7 @@ class TestTimeAdapter:
                 for group in optim.param_groups:
                     group['lr'] = self.lr * self.lr_decay**step
                 optim.step()
-                projected += self._project(params, anchor)
+                projected += self._project(params, anchor, anchor_norm)
                 steps += 1
                 prev, loss = loss.item(), loss_now()
                 value = loss.item()
@@ -312,7 +313,7 @@ class TestTimeAdapter:
                     break
         with torch.no_grad():
             corr.load_state_dict(best_state)
-            drift = _distance(params, anchor) / _distance(anchor)
+            drift = _distance(params, anchor) / anchor_norm
         for p in params:
             p.grad = None
         if self.mode == 'continual':
@@ -324,13 +325,13 @@ class TestTimeAdapter:
                     drift=drift.item())
 
     @torch.no_grad()
-    def _project(self, params, anchor) -> float:
+    def _project(self, params, anchor, anchor_norm: Tensor) -> float:
         """Pull ``params`` back onto the ``max_drift`` ball around ``anchor``; 1.0 if
         they were outside it."""
         if self.max_drift is None:
             return 0.0
         delta = _distance(params, anchor)
-        radius = self.max_drift * _distance(anchor)
+        radius = self.max_drift * anchor_norm
         if not delta > radius:  # also False for a non-finite delta: handled by caller
             return 0.0
         scale = radius / delta
