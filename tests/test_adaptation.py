@@ -7,10 +7,10 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 
 from mmpose.registry import MODELS
-from mmpose_scai.adaptation import PRESETS, TestTimeAdapter
-from mmpose_scai.models.heatmaps import render_gaussians, virtual_heatmaps
-from mmpose_scai.models.scai_head import ChainTargets
-from mmpose_scai.utils import repo_root
+from mmpose_scai.tta import PRESETS, TestTimeAdapter
+from mmpose_scai.models.utils.heatmaps import render_gaussians, virtual_heatmaps
+from mmpose_scai.structures import ChainTargets
+from benchmarks.data_root import repo_root
 
 # A COCO-17 person in a 24x32 heatmap (x, y), limbs bent at random around it.
 TEMPLATE = torch.tensor(

@@ -23,8 +23,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.benchmark import Pipeline, Settings  # noqa: E402
-from mmpose_scai.utils import repo_root  # noqa: E402
+from benchmarks import Pipeline, Settings  # noqa: E402
+from benchmarks.data_root import repo_root  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

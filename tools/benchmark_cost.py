@@ -30,12 +30,14 @@ from functools import partial
 from statistics import median
 from typing import Dict, List, Optional, Tuple
 
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository root: benchmarks/
 import mmpose_scai  # noqa: F401  (shims first)
 from mmengine.config import Config
 
 import mmpose.apis  # noqa: F401  (imported once here, not in every child)
-import mmpose_scai.cost  # noqa: F401
-from mmpose_scai.utils import repo_root
+import benchmarks.cost  # noqa: F401
+from benchmarks.data_root import repo_root
 
 SCAI = osp.join('configs', 'body_2d_keypoint', 'scai')
 LITE = osp.join(SCAI, 'lspet', 'td-hm_res18_scai-lite-1xb32_lspet-128x96.py')
@@ -107,7 +109,7 @@ def measure_case(config: str, batch: int, repeat: int, tta: Optional[dict],
         dict: ``scai`` (:func:`cost_summary`'s dict) and ``lite`` (its ``refine_*`` /
         ``ratio_*`` keys for the Lite refiner).
     """
-    from mmpose_scai.cost import cost_summary
+    from benchmarks.cost import cost_summary
     cfg = build_cfg(config)
     model = build_model(cfg)
     lite = build_model(build_cfg(config, lite=True)).head.refiner
@@ -124,8 +126,8 @@ def measure_memory(config: str, batch: int, variant: str, tta: Optional[dict]) -
     before the measured call, so the allocator has no freed memory to reuse.
     """
     import torch
-    from mmpose_scai.adaptation import TestTimeAdapter
-    from mmpose_scai.cost import peak_memory, worst_case
+    from mmpose_scai.tta import TestTimeAdapter
+    from benchmarks.cost import peak_memory, worst_case
     model = build_model(build_cfg(config, lite=variant == 'lite'))
     x = torch.rand(*input_shape(model.cfg, batch))
     head = model.head

@@ -28,10 +28,10 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import benchmark as bench_cli  # noqa: E402  (tools/benchmark.py)
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.benchmark import Pipeline  # noqa: E402
-from mmpose_scai.benchmark.shift import ShiftBenchmark, ShiftSettings  # noqa: E402
+from benchmarks import Pipeline  # noqa: E402
+from benchmarks.shift import ShiftBenchmark, ShiftSettings  # noqa: E402
 from mmpose_scai.datasets.transforms import SHIFTS  # noqa: E402
-from mmpose_scai.utils import repo_root  # noqa: E402
+from benchmarks.data_root import repo_root  # noqa: E402
 
 
 def parse_args(argv=None):

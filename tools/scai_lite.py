@@ -15,11 +15,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.benchmark import Pipeline, Settings  # noqa: E402
-from mmpose_scai.benchmark.lite import lite_variants  # noqa: E402
-from mmpose_scai.benchmark.methods import Variant  # noqa: E402
-from mmpose_scai.benchmark.report import lite_section  # noqa: E402
-from mmpose_scai.utils import repo_root  # noqa: E402
+from benchmarks import Pipeline, Settings  # noqa: E402
+from benchmarks.lite import lite_variants  # noqa: E402
+from benchmarks.methods import Variant  # noqa: E402
+from benchmarks.report import lite_section  # noqa: E402
+from benchmarks.data_root import repo_root  # noqa: E402
 
 
 def main(argv=None) -> None:

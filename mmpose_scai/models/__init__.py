@@ -1,12 +1,5 @@
-from .lite import ChainMLP, SCAILiteRefiner
-from .losses import ChainHeatmapLoss, CorrectionLoss
-from .networks import ChainConvNet
-from .refiner import ChainInputs, ChainState, SCAIRefiner
-from .scai_estimator import SCAIOptimWrapperConstructor, SCAIPoseEstimator
-from .scai_head import SCAIHead
-
-__all__ = [
-    'ChainConvNet', 'ChainHeatmapLoss', 'CorrectionLoss', 'ChainInputs', 'ChainState',
-    'SCAIRefiner', 'SCAIHead', 'SCAIPoseEstimator', 'SCAIOptimWrapperConstructor',
-    'SCAILiteRefiner', 'ChainMLP'
-]
+from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .networks import *  # noqa: F401,F403
+from .pose_estimators import *  # noqa: F401,F403
+from .refiners import *  # noqa: F401,F403

@@ -13,12 +13,16 @@ Example:
 import argparse
 import json
 
+import os.path as osp  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # the repository root: benchmarks/
 import mmpose_scai  # noqa: F401  (shims first)
 import torch
 from mmengine.config import Config
 
 from mmpose.apis import init_model
-from mmpose_scai.cost import refinement_latency
+from benchmarks.cost import refinement_latency
 
 
 def main() -> None:

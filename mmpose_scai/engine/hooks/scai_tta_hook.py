@@ -6,8 +6,8 @@ from mmengine.model import is_model_wrapper
 from torch import Tensor
 
 from mmpose.registry import HOOKS
-from ...adaptation import TestTimeAdapter
-from ...models.scai_head import SCAIHead
+from ...models.heads import SCAIHead
+from ...tta import TestTimeAdapter
 
 
 @HOOKS.register_module()

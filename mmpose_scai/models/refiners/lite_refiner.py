@@ -1,10 +1,10 @@
 """SCAI-Lite: the prediction / fitness-feedback / correction triangle on chain coordinates.
 
 :class:`SCAILiteRefiner` has exactly the verbs and dataclass contract of
-:class:`~mmpose_scai.models.refiner.SCAIRefiner` (``prepare``, ``start``, ``correct``,
+:class:`~mmpose_scai.models.refiners.heatmap_refiner.SCAIRefiner` (``prepare``, ``start``, ``correct``,
 ``self_error``, ``refine``, ``write_back``, ``targets``, ``encode_context``), so that
-:class:`~mmpose_scai.models.scai_head.SCAIHead`, its losses (L_Φ, L_Γ, eq. 8), the staged
-estimator and the one :class:`~mmpose_scai.adaptation.TestTimeAdapter` drive either mode.
+:class:`~mmpose_scai.models.heads.scai_head.SCAIHead`, its losses (L_Φ, L_Γ, eq. 8), the staged
+estimator and the one :class:`~mmpose_scai.tta.TestTimeAdapter` drive either mode.
 Select it with ``SCAIHead(refiner=dict(type='SCAILiteRefiner', ...),
 loss=dict(type='ChainHeatmapLoss'))`` (the default loss is already right, see below).
 
@@ -33,10 +33,12 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmpose.registry import MODELS
-from ..chains import KeypointChains
-from .heatmaps import heatmap_peaks, render_gaussians
-from .losses import heatmap_distance
-from .refiner import ChainInputs, ChainState, SCAIRefiner, check_refiner_options
+from ...chains import KeypointChains
+from ...structures import ChainInputs, ChainState
+from ..losses import heatmap_distance
+from ..networks import ChainMLP  # noqa: F401  (registers the default networks)
+from ..utils.heatmaps import heatmap_peaks, render_gaussians
+from .heatmap_refiner import SCAIRefiner, check_refiner_options
 
 #: Width of the feedback: e_s (2), the anchor A (2), the base's D (2) and the scores of
 #: A, B, C, D (4).
@@ -54,48 +56,6 @@ def denormalize_points(uv: Tensor, size: Sequence[int]) -> Tensor:
     """Inverse of :func:`normalize_points`."""
     w, h = size
     return uv * float(max(w, h)) + uv.new_tensor([w / 2., h / 2.])
-
-
-@MODELS.register_module()
-class ChainMLP(nn.Module):
-    """An MLP with separate weights per chain, run for all chains as one batched matmul.
-
-    Args:
-        in_features (int): Input width per chain.
-        out_features (int): Output width per chain.
-        num_chains (int): G.
-        hidden (int): Hidden width.
-        depth (int): Number of hidden layers (>= 1).
-        zero_init (bool): Zero the output layer (an untrained correction is the identity).
-    """
-
-    def __init__(self, in_features: int, out_features: int, num_chains: int,
-                 hidden: int = 64, depth: int = 2, zero_init: bool = False) -> None:
-        super().__init__()
-        if depth < 1:
-            raise ValueError(f'ChainMLP depth must be >= 1, got {depth}')
-        dims = [in_features] + [hidden] * depth + [out_features]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-            w = torch.empty(num_chains, d_in, d_out)
-            for g in range(num_chains):
-                nn.init.kaiming_uniform_(w[g].T, a=5**0.5)  # nn.Linear's default
-            last = i == len(dims) - 2
-            if last and zero_init:
-                w.zero_()
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(torch.zeros(num_chains, 1, d_out)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Tensor[B, G, in] -> Tensor[B, G, out]."""
-        h = x.transpose(0, 1)  # [G, B, in]
-        n = len(self.weights)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.bmm(h, w) + b  # bmm: counted by MMEngine's FlopAnalyzer
-            if i < n - 1:
-                h = torch.relu(h)
-        return h.transpose(0, 1)
 
 
 @MODELS.register_module()

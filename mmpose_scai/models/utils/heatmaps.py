@@ -4,7 +4,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from ..chains import KeypointChains
+from ...chains import KeypointChains
 
 
 def heatmap_peaks(heatmaps: Tensor) -> Tuple[Tensor, Tensor]:

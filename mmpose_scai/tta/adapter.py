@@ -32,8 +32,9 @@ import torch.nn as nn
 from mmengine.logging import MessageHub
 from torch import Tensor
 
-from .models.losses import masked_mean
-from .models.refiner import ChainInputs, ChainState, SCAIRefiner
+from ..models.losses import masked_mean
+from ..models.refiners import SCAIRefiner
+from ..structures import ChainInputs, ChainState
 
 #: Named settings, merged under the user's options by :meth:`TestTimeAdapter.from_cfg`.
 #: ``default`` (the constructor's defaults) meets the cost goal of spec §4: two Adam

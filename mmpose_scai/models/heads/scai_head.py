@@ -1,6 +1,6 @@
 """SCAIHead: wraps any MMPose heatmap head and refines its heatmaps before decoding."""
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -16,20 +16,10 @@ from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
                                  Predictions)
-from ..chains import KeypointChains
-from .refiner import ChainInputs, ChainState, SCAIRefiner  # noqa: F401
+from ...chains import KeypointChains
+from ...structures import ChainInputs, ChainState, ChainTargets
 
 COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
-
-
-@dataclass
-class ChainTargets:
-    """Ground truth of a training batch: target heatmaps per slot and a loss mask."""
-    A: Tensor
-    B: Tensor
-    C: Tensor
-    D: Tensor
-    mask: Tensor  # BoolTensor[B, G]: all four slots labelled and the chain refinable
 
 
 @MODELS.register_module()
@@ -180,7 +170,7 @@ class SCAIHead(BaseHead):
         wrapped head's options.
         """
         if self.adapter is None and test_cfg.get('tta'):  # no Runner, so no hook
-            from ..adaptation import TestTimeAdapter
+            from ...tta import TestTimeAdapter
             self.adapter = TestTimeAdapter.from_cfg(test_cfg['tta'])
         heatmaps, f = self.base_heatmaps(feats, batch_data_samples, test_cfg)
         if heatmaps.shape[0] == 0:

@@ -701,7 +701,7 @@ def portable_paths(obj, work_dir: str, root: Optional[str] = None):
         work_dir (str): The benchmark work dir.
         root (str, optional): The repository root (default :func:`repo_root`).
     """
-    from ..utils import repo_root
+    from .data_root import repo_root
 
     root = osp.realpath(root or repo_root())
     wd = osp.realpath(work_dir)

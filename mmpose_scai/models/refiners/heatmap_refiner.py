@@ -5,7 +5,7 @@ nothing about MMPose data samples, so the head, the estimator and the test-time 
 all drive the same few verbs: :meth:`prepare`, :meth:`start`, :meth:`correct`,
 :meth:`self_error`, :meth:`refine` and :meth:`write_back`.
 """
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -14,49 +14,10 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmpose.registry import MODELS
-from ..chains import KeypointChains
-from .heatmaps import virtual_heatmaps
-from .losses import heatmap_distance
-
-
-@dataclass
-class ChainState:
-    """Heatmaps of the correctable slots, each Tensor[B, G, h, w]."""
-    B: Tensor
-    C: Tensor
-    D: Tensor
-
-    def where(self, mask: Tensor, other: 'ChainState') -> 'ChainState':
-        """Per chain: ``self`` where ``mask[B, G]`` else ``other``."""
-        m = mask[..., None, None]
-        return ChainState(*(torch.where(m, getattr(self, s), getattr(other, s))
-                            for s in 'BCD'))
-
-    def detach(self) -> 'ChainState':
-        return ChainState(self.B.detach(), self.C.detach(), self.D.detach())
-
-
-@dataclass
-class ChainInputs:
-    """What the frozen base gives for one batch; fixed during refinement.
-
-    Attributes:
-        anchor (Tensor[B, G, h, w]): H_A, the observed anchor heatmaps.
-        base (ChainState): the base heatmaps H_B, H_C, H_D.
-        context (dict): squeezed image context per network (``'phi'``, ``'gamma'``).
-        valid (BoolTensor[B, G]): chains that are refined (enabled, finite, anchor usable).
-    """
-    anchor: Tensor
-    base: ChainState
-    context: Dict[str, Optional[Tensor]]
-    valid: Tensor
-
-    def subset(self, index: Tensor) -> 'ChainInputs':
-        """The same inputs for the instances ``index`` only."""
-        ctx = {k: (None if v is None else v[index]) for k, v in self.context.items()}
-        base = ChainState(self.base.B[index], self.base.C[index], self.base.D[index])
-        return replace(self, anchor=self.anchor[index], base=base, context=ctx,
-                       valid=self.valid[index])
+from ...chains import KeypointChains
+from ...structures import ChainInputs, ChainState
+from ..losses import heatmap_distance
+from ..utils.heatmaps import virtual_heatmaps
 
 
 def check_refiner_options(correct_slots: Sequence[str], start: str,

@@ -146,7 +146,7 @@ def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
         out['ms_per_batch'] = timed(None)
         out['ms_per_instance'] = out['ms_per_batch'] / n
         if tta is not None:
-            from .adaptation import TestTimeAdapter
+            from mmpose_scai.tta import TestTimeAdapter
             out['tta_ms_per_batch'] = timed(TestTimeAdapter.from_cfg(tta))
             out['tta_ms_per_instance'] = out['tta_ms_per_batch'] / n
     finally:
@@ -277,7 +277,7 @@ def pipeline_closures(model: nn.Module, x: torch.Tensor, rounds: int = 1,
         cached = head.base_forward(model.extract_feat(x))
     adapter = None
     if tta is not None:
-        from .adaptation import TestTimeAdapter
+        from mmpose_scai.tta import TestTimeAdapter
         adapter = TestTimeAdapter.from_cfg(tta)
 
     @torch.no_grad()

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from ..models.losses import masked_mean  # noqa: F401  (re-exported for scripts)
+from mmpose_scai.models.losses import masked_mean  # noqa: F401  (re-exported for scripts)
 
 
 @dataclass
@@ -77,7 +77,7 @@ def run_variant(head, cache: dict, variant: Variant, batch_size: int = 32) -> di
     heatmaps = _heatmaps(cache, variant.flip)
     if not variant.refine:
         return dict(heatmaps=heatmaps, seconds=0.0)
-    from ..adaptation import TestTimeAdapter
+    from mmpose_scai.tta import TestTimeAdapter
 
     refiner = head.refiner
     saved_start = refiner.start_mode

@@ -1,0 +1,3 @@
+from .scai_estimator import SCAIPoseEstimator
+
+__all__ = ['SCAIPoseEstimator']
