@@ -18,6 +18,7 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleL
                                  Predictions)
 from ...chains import KeypointChains
 from ...structures import ChainInputs, ChainState, ChainTargets
+from ..utils import forward_with_features
 
 COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
 
@@ -90,16 +91,15 @@ class SCAIHead(BaseHead):
         self.base_head.eval()
         return self
 
-    def base_forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
-        """The wrapped head's forward, keeping the feature map f of its final layer.
+    def base_forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        """The wrapped head's own forward, keeping the input f of its final layer.
 
         Returns:
-            tuple: heatmaps (Tensor[B, K, h, w]) and f (Tensor[B, C_f, h, w]).
+            tuple: heatmaps (Tensor[B, K, h, w]) and f (Tensor[B, C_f, h, w], None if
+            the final layer is not called).
         """
-        head = self.base_head
         with torch.no_grad():
-            f = head.conv_layers(head.deconv_layers(feats[-1]))
-            return head.final_layer(f), f
+            return forward_with_features(self.base_head, feats)
 
     def base_heatmaps(self, feats: Features, batch_data_samples: OptSampleList,
                       test_cfg: ConfigType) -> Tuple[Tensor, Tensor]:
@@ -292,17 +292,10 @@ class SCAIHead(BaseHead):
 
     def loss(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
-        """All SCAI losses at once, for training with a single optimizer.
-
-        The staged schedule with one optimizer per network is
-        :class:`SCAIPoseEstimator`'s ``train_step``.
-        """
-        inp, tgt, f = self.prepare_train(feats, batch_data_samples)
-        losses = dict(self.loss_phi(inp, tgt, f))
-        losses.update(self.loss_gamma(inp, tgt, f))
-        corr, _ = self.loss_correction(inp, tgt, f)
-        losses.update(corr)
-        return losses
+        """Not used: Φ, Γ and C train in stages, each with its own optimizer."""
+        raise NotImplementedError(
+            'SCAIHead trains through SCAIPoseEstimator.train_step (one optimizer per '
+            'network, by stage): set model.type="SCAIPoseEstimator".')
 
     # ------------------------------------------------------------ checkpoints
     def _remap_base_keys(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:

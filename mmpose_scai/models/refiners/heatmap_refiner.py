@@ -5,36 +5,21 @@ nothing about MMPose data samples, so the head, the estimator and the test-time 
 all drive the same few verbs: :meth:`prepare`, :meth:`start`, :meth:`correct`,
 :meth:`self_error`, :meth:`refine` and :meth:`write_back`.
 """
-from dataclasses import replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmpose.registry import MODELS
 from ...chains import KeypointChains
 from ...structures import ChainInputs, ChainState
-from ..losses import heatmap_distance
 from ..utils.heatmaps import virtual_heatmaps
-
-
-def check_refiner_options(correct_slots: Sequence[str], start: str,
-                          min_anchor_score: float) -> None:
-    """Raise a ValueError naming the first refiner option out of range."""
-    bad = set(correct_slots) - set('BCD')
-    if bad or not correct_slots:
-        raise ValueError(f'correct_slots must be a non-empty subset of B, C, D; got '
-                         f'{tuple(correct_slots)}')
-    if start not in ('phi', 'base'):
-        raise ValueError(f'start must be "phi" or "base", got {start!r}')
-    if not 0 <= min_anchor_score < 1:
-        raise ValueError(f'min_anchor_score must be in [0, 1), got {min_anchor_score}')
+from .base_refiner import BaseRefiner
 
 
 @MODELS.register_module()
-class SCAIRefiner(BaseModule):
+class SCAIRefiner(BaseRefiner):
     """Φ, Γ and C over keypoint chains.
 
     Args:
@@ -64,14 +49,8 @@ class SCAIRefiner(BaseModule):
                  error_mode: str = 'l2',
                  min_anchor_score: float = 0.1,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        check_refiner_options(correct_slots, start, min_anchor_score)
-        self.chains = chains
-        self.sigma = sigma
-        self.correct_slots = tuple(s for s in 'BCD' if s in correct_slots)
-        self.start_mode = start
-        self.error_mode = error_mode
-        self.min_anchor_score = min_anchor_score
+        super().__init__(chains, sigma, correct_slots, start, error_mode,
+                         min_anchor_score, init_cfg)
         g = chains.num_chains
 
         def net(cfg: dict, in_channels: int, **kw) -> nn.Module:
@@ -145,22 +124,6 @@ class SCAIRefiner(BaseModule):
         x = torch.stack([state.B, state.C, state.D], dim=2)
         return self.gamma(x, inp.context['gamma'])
 
-    def self_error(self, inp: ChainInputs, state: ChainState) -> Tuple[Tensor, Tensor]:
-        """The self-referential error of a chain state.
-
-        Returns:
-            tuple: E_s (Tensor[B, G]) and the feedback map e_s = H_A − Ĥ_A
-            (Tensor[B, G, h, w]).
-        """
-        a_hat = self.reconstruct_anchor(inp, state)
-        return heatmap_distance(a_hat, inp.anchor, self.error_mode), inp.anchor - a_hat
-
-    def start(self, inp: ChainInputs) -> ChainState:
-        """The state the correction rounds start from."""
-        if self.start_mode == 'base':
-            return inp.base
-        return replace(inp.base, D=self.predict_distal(inp))
-
     def correct(self, state: ChainState, feedback: Tensor) -> ChainState:
         """One correction round: X <- X + C_X(X, e_s) for every corrected slot."""
         new = {}
@@ -168,51 +131,6 @@ class SCAIRefiner(BaseModule):
             x = getattr(state, s)
             new[s] = self.corr[s](torch.stack([x, feedback], 2)) if s in self.corr else x
         return ChainState(**new)
-
-    def refine(self, inp: ChainInputs, rounds: int = 1, tol: float = 1e-3,
-               init: Optional[Tuple[ChainState, Tensor, Tensor]] = None
-               ) -> Tuple[ChainState, Tensor, Dict[str, Tensor]]:
-        """Iterative self-correction (spec §7) with the base as a candidate.
-
-        Per instance and chain a round is kept only where E_s falls, and the loop stops
-        where the relative change is below ``tol`` or after ``rounds`` rounds. Finally
-        the base's own chain is kept wherever its E_s is not larger.
-
-        Args:
-            inp (ChainInputs): From :meth:`prepare`.
-            rounds (int): Maximum number of correction rounds.
-            tol (float): Stop tolerance, relative to the start E_s.
-            init (tuple, optional): A start ``(state, E_s, e_s)``; default :meth:`start`.
-
-        Returns:
-            tuple: the final ChainState, its E_s (Tensor[B, G]) and statistics
-            (``E_base``, ``E_start``, ``rounds`` taken per chain, ``use_base``).
-        """
-        e_base, _ = self.self_error(inp, inp.base)
-        if init is None:
-            state = self.start(inp)
-            err, fb = self.self_error(inp, state)
-        else:
-            state, err, fb = init
-        e_start = err
-        active = inp.valid.clone()
-        taken = torch.zeros_like(err, dtype=torch.long)
-        for _ in range(rounds):
-            if not active.any():
-                break
-            cand = self.correct(state, fb)
-            c_err, c_fb = self.self_error(inp, cand)
-            better = active & (c_err < err)
-            state = cand.where(better, state)
-            fb = torch.where(better[..., None, None], c_fb, fb)
-            active = better & ((err - c_err) > tol * e_start)
-            err = torch.where(better, c_err, err)
-            taken += better.long()
-        use_base = ~inp.valid | (e_base <= err)
-        state = inp.base.where(use_base, state)
-        err = torch.where(use_base, e_base, err)
-        return state, err, dict(E_base=e_base, E_start=e_start, rounds=taken,
-                                use_base=use_base)
 
     def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
         """Scatter corrected slots into the K-channel heatmaps (masked chains untouched).

@@ -24,12 +24,10 @@ feedback; so C may also move D back toward the base's D when Φ's start is worse
 base heatmap's own maximum as amplitude) into the K-channel heatmaps, so the wrapped
 head's codec decodes them as usual.
 """
-from dataclasses import replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmpose.registry import MODELS
@@ -38,7 +36,7 @@ from ...structures import ChainInputs, ChainState
 from ..losses import heatmap_distance
 from ..networks import ChainMLP  # noqa: F401  (registers the default networks)
 from ..utils.heatmaps import heatmap_peaks, render_gaussians
-from .heatmap_refiner import SCAIRefiner, check_refiner_options
+from .base_refiner import BaseRefiner
 
 #: Width of the feedback: e_s (2), the anchor A (2), the base's D (2) and the scores of
 #: A, B, C, D (4).
@@ -59,7 +57,7 @@ def denormalize_points(uv: Tensor, size: Sequence[int]) -> Tensor:
 
 
 @MODELS.register_module()
-class SCAILiteRefiner(BaseModule):
+class SCAILiteRefiner(BaseRefiner):
     """Φ, Γ and C as small MLPs over chain coordinates (SCAI-Lite).
 
     Args:
@@ -98,17 +96,10 @@ class SCAILiteRefiner(BaseModule):
                  min_anchor_score: float = 0.1,
                  max_distal_score: Optional[float] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        check_refiner_options(correct_slots, start, min_anchor_score)
-        heatmap_distance(torch.zeros(1, 1), torch.zeros(1, 1), error_mode)  # validate
-        self.chains = chains
-        self.sigma = sigma
+        super().__init__(chains, sigma, correct_slots, start, error_mode,
+                         min_anchor_score, init_cfg)
         self.use_scores = use_scores
         self.input_scale = float(input_scale)
-        self.correct_slots = tuple(s for s in 'BCD' if s in correct_slots)
-        self.start_mode = start
-        self.error_mode = error_mode
-        self.min_anchor_score = min_anchor_score
         self.max_distal_score = max_distal_score
         g, ns = chains.num_chains, 3 if use_scores else 0
         # Φ: A, B−A, C−A (+ scores of A, B, C) -> D − C
@@ -232,12 +223,6 @@ class SCAILiteRefiner(BaseModule):
         return err, torch.cat([inp.anchor - a_hat, inp.anchor.expand_as(a_hat),
                                inp.base.D.expand_as(a_hat), sc], -1)
 
-    def start(self, inp: ChainInputs) -> ChainState:
-        """The state the correction rounds start from."""
-        if self.start_mode == 'base':
-            return inp.base
-        return replace(inp.base, D=self.predict_distal(inp))
-
     def correct(self, state: ChainState, feedback: Tensor) -> ChainState:
         """One correction round: X <- X + C_X(chain, e_s) for every corrected slot."""
         k = self.input_scale
@@ -251,10 +236,6 @@ class SCAILiteRefiner(BaseModule):
             p = getattr(state, s)
             new[s] = p + self.corr[s](x)[:, :, None] / k if s in self.corr else p
         return ChainState(**new)
-
-    #: The same iterative self-correction as the heatmap mode (spec §7): keep a round only
-    #: where E_s falls, stop on a small change, keep the base wherever it is not worse.
-    refine = SCAIRefiner.refine
 
     def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
         """Render corrected keypoints into the K-channel heatmaps (masked chains untouched).
@@ -285,7 +266,3 @@ class SCAILiteRefiner(BaseModule):
         rendered = render_gaussians(points, maxvals.clamp(min=0), (w, h), self.sigma)
         return torch.where(written[..., None, None] > 0, rendered.to(heatmaps.dtype),
                            heatmaps)
-
-    def points(self, state: ChainState, size: Sequence[int]) -> Dict[str, Tensor]:
-        """Chain points of a state in heatmap pixels, ``{slot: Tensor[B, G, 2]}``."""
-        return {s: denormalize_points(getattr(state, s)[:, :, 0], size) for s in 'BCD'}
