@@ -1,31 +1,23 @@
 """Step 1: the base model — reuse, resume or train it; its learning curve; the pick.
 
-The base is an ordinary MMPose config trained by MMPose's own ``tools/train.py`` in
-``<work_dir>/base``. A run already in progress there (another process writing the same
-work dir) is waited for, never restarted; an interrupted run is resumed
-(``--resume``); a finished one is reused. The checkpoint is picked by validation AP only
-(the validation numbers MMEngine logs after every epoch).
+The base is an ordinary MMPose config trained in-process by MMEngine's ``Runner`` in
+``<work_dir>/base``: a finished run is reused, an interrupted one resumed
+(``resume=True`` picks the last checkpoint). Every epoch's weights are kept for the
+learning curve; only the last checkpoint keeps the optimizer state (for resuming). The
+checkpoint is picked by validation AP only.
 """
+import copy
 import glob
 import json
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
+
+import torch
 
 EPOCH_CKPT = re.compile(r'epoch_(\d+)\.pth$')
-
-
-def mmpose_train_script() -> str:
-    """MMPose's ``tools/train.py`` as installed by ``mim`` (``mmpose/.mim``)."""
-    import mmpose
-    path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py')
-    if not osp.exists(path):
-        raise FileNotFoundError(f'MMPose train script not found at {path}')
-    return path
+RESUME_KEYS = ('optimizer', 'param_schedulers', 'message_hub')
 
 
 def epoch_checkpoints(work_dir: str) -> Dict[int, str]:
@@ -67,33 +59,6 @@ def train_epochs_done(work_dir: str) -> int:
     return max(ckpts) if ckpts else 0
 
 
-def running_trainers(work_dir: str) -> List[int]:
-    """PIDs of processes whose command line trains into ``work_dir`` (read from /proc;
-    nothing is signalled)."""
-    target = osp.abspath(work_dir).rstrip('/')
-    rel = osp.relpath(target)
-    pids = []
-    for d in glob.glob('/proc/[0-9]*/cmdline'):
-        try:
-            with open(d, 'rb') as f:
-                args = f.read().decode(errors='ignore').split('\0')
-        except OSError:
-            continue
-        if not any(a.endswith('train.py') for a in args):
-            continue
-        pid = int(d.split('/')[2])
-        try:
-            cwd = os.readlink(f'/proc/{pid}/cwd')
-        except OSError:
-            cwd = os.getcwd()
-        for i, a in enumerate(args[:-1]):
-            if a == '--work-dir' and (
-                    osp.normpath(osp.join(cwd, args[i + 1])) == target
-                    or args[i + 1].rstrip('/') == rel):
-                pids.append(pid)
-    return [p for p in pids if p != os.getpid()]
-
-
 def pick_checkpoint(curve: Dict[int, Dict[str, float]], ckpts: Dict[int, str],
                     key: str = 'coco/AP') -> Optional[int]:
     """The epoch with the best validation ``key`` among those with a checkpoint (the
@@ -104,71 +69,35 @@ def pick_checkpoint(curve: Dict[int, Dict[str, float]], ckpts: Dict[int, str],
     return -max(cands)[1]
 
 
-def ensure_base(config: str, work_dir: str, max_epochs: int, log_file: str,
-                wait: bool = True, poll_s: float = 60.0, nice: int = 10,
-                echo: Callable[[str], None] = print, extra_args: Optional[list] = None,
-                deadline: Optional[float] = None) -> Dict:
-    """Make sure the base has trained ``max_epochs`` epochs in ``work_dir``.
-
-    - finished (``epoch_<max_epochs>.pth`` there): reuse;
-    - another process is training into ``work_dir``: wait for it (``wait``), printing
-      the progress, or return at once (``wait=False``);
-    - otherwise start MMPose's ``tools/train.py`` (with ``--resume`` when checkpoints
-      exist), niced, logging to ``log_file``, and wait.
-
-    ``deadline`` (a ``time.time()`` value): stop waiting then and go on with the
-    epochs that exist (the caller reports it).
+def ensure_base(cfg, work_dir: str, max_epochs: int,
+                echo: Callable[[str], None] = print) -> Dict:
+    """Make sure the base config ``cfg`` has trained ``max_epochs`` epochs in
+    ``work_dir`` (reuse, resume or train), then drop the optimizer state of every
+    checkpoint but the last.
 
     Returns:
-        dict: ``status`` ('reused', 'waited', 'trained', 'partial'), ``epochs`` done.
+        dict: ``status`` ('reused', 'resumed from epoch N', 'trained') and ``epochs``.
     """
+    done = train_epochs_done(work_dir)
     status = 'reused'
-    if train_epochs_done(work_dir) >= max_epochs:
-        return dict(status=status, epochs=train_epochs_done(work_dir))
-    pids = running_trainers(work_dir)
-    proc = None
-    if pids:
-        status = 'waited'
-        echo(f'[base] training already running in {work_dir} (pid {pids}); '
-             f'{train_epochs_done(work_dir)}/{max_epochs} epochs done')
-    else:
-        status = 'trained'
-        cmd = ['nice', '-n', str(nice), sys.executable, mmpose_train_script(), config,
-               '--work-dir', work_dir] + list(extra_args or [])
-        if epoch_checkpoints(work_dir):
-            cmd.append('--resume')
-        echo(f'[base] starting: {" ".join(cmd)} (log {log_file})')
-        os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
-        log = open(log_file, 'a')
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if not wait:  # a training started here goes on in the background
-        return dict(status='partial', epochs=train_epochs_done(work_dir))
-    last = -1
-    while True:
-        done = train_epochs_done(work_dir)
-        if done != last:
-            curve = val_curve(work_dir)
-            ap = curve.get(done, {}).get('coco/AP')
-            echo(f'[base] {done}/{max_epochs} epochs'
-                 + (f', val AP as logged by the training {ap:.4f}' if ap is not None
-                    else '')
-                 + f' ({time.strftime("%H:%M:%S")})')
-            last = done
-        if done >= max_epochs:
-            break
-        alive = proc.poll() is None if proc is not None else bool(running_trainers(
-            work_dir))
-        if not alive:
-            if proc is not None and proc.returncode:
-                raise RuntimeError(f'base training failed (exit {proc.returncode}); see '
-                                   f'{log_file}')
-            if train_epochs_done(work_dir) < max_epochs:
-                return dict(status='partial', epochs=train_epochs_done(work_dir))
-            break
-        if deadline is not None and time.time() > deadline:
-            echo(f'[base] deadline reached with {done}/{max_epochs} epochs; training '
-                 'continues in the background, going on with the epochs done')
-            return dict(status='partial', epochs=done)
-        time.sleep(poll_s)
+    if done < max_epochs:
+        from mmengine.runner import Runner
+        cfg = copy.deepcopy(cfg)
+        cfg.work_dir = work_dir
+        cfg.train_cfg['max_epochs'] = max_epochs
+        cfg.resume, cfg.load_from = done > 0, None
+        status = f'resumed from epoch {done}' if done else 'trained'
+        echo(f'[base] {status}: training to epoch {max_epochs} in {work_dir}')
+        Runner.from_cfg(cfg).train()
+    slim_checkpoints(work_dir)
     return dict(status=status, epochs=train_epochs_done(work_dir))
+
+
+def slim_checkpoints(work_dir: str) -> None:
+    """Keep only the weights (and meta) of every epoch checkpoint but the last."""
+    for path in list(epoch_checkpoints(work_dir).values())[:-1]:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+        if any(k in ckpt for k in RESUME_KEYS):
+            torch.save({k: v for k, v in ckpt.items() if k not in RESUME_KEYS},
+                       path + '.tmp')
+            os.replace(path + '.tmp', path)

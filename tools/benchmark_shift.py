@@ -15,7 +15,7 @@ severity (1, 3, 5) and split (LSPET-test, COCO sample with 12 limb joints):
 3. prints the tables (mean over shifts = "mAP-C", per shift, adaptation statistics,
    E_s vs severity) and writes <work-dir>/shift_report.{json,md} (docs/ with --docs:
    benchmarks_shift.{md,json,png}).
-Any other option is passed to tools/benchmark.py's parser (e.g. --no-wait, --stages).
+Any other option is passed to tools/benchmark.py's parser (e.g. --stages).
 """
 import argparse
 import json
@@ -60,7 +60,7 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args, rest = parse_args(argv)
     torch.set_num_threads(args.threads)
-    bench_args = bench_cli.parse_args(rest)  # --work-dir, --no-wait, --stages, ...
+    bench_args = bench_cli.parse_args(rest)  # --work-dir, --stages, ...
     s = bench_cli.settings_from_args(bench_args)
     ss = ShiftSettings(shifts=tuple(args.shifts), severities=tuple(args.severities),
                        splits=tuple(args.splits), seed=args.seed, limit=args.limit,

@@ -7,7 +7,7 @@ rows next to the base rows on LSPET-test and the COCO sample. The full compariso
 the heatmap variant is ``tools/benchmark.py``.
 
 Example:
-    nice -n 10 python tools/scai_lite.py --no-wait
+    nice -n 10 python tools/scai_lite.py
 """
 import argparse
 import os.path as osp
@@ -25,14 +25,12 @@ from benchmarks.data_root import repo_root  # noqa: E402
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', default=osp.join('work_dirs', 'benchmark'))
-    p.add_argument('--no-wait', action='store_true',
-                   help='do not wait for a base training in progress')
     p.add_argument('--base-epoch', type=int, default=None)
     p.add_argument('--train-images', type=int, default=None,
                    help='LSPET-train instances of base predictions (default 3000)')
     args = p.parse_args(argv)
     root = repo_root()
-    s = Settings(work_dir=args.work_dir, wait_base=not args.no_wait,
+    s = Settings(work_dir=args.work_dir,
                  base_epoch=args.base_epoch,
                  base_config=osp.join(root, Settings.base_config),
                  scai_config=osp.join(root, Settings.scai_config),
