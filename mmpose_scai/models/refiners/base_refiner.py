@@ -76,7 +76,16 @@ class BaseRefiner(BaseModule, metaclass=ABCMeta):
 
     @abstractmethod
     def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
-        """Corrected chains (where ``mask[B, G]``) into the K-channel heatmaps."""
+        """Write corrected chains into the base heatmaps.
+
+        Args:
+            heatmaps (Tensor[B, K, h, w]): Base heatmaps.
+            state (ChainState): Corrected chains.
+            mask (BoolTensor[B, G]): Chains to write; the others stay untouched.
+
+        Returns:
+            Tensor[B, K, h, w]
+        """
 
     # --------------------------------------------------------------------- verbs
     @abstractmethod

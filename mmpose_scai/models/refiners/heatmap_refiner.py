@@ -20,21 +20,13 @@ from .base_refiner import BaseRefiner
 
 @MODELS.register_module()
 class SCAIRefiner(BaseRefiner):
-    """Φ, Γ and C over keypoint chains.
+    """Φ, Γ and the correction networks on chain heatmaps (Tensor[B, G, h, w]).
 
     Args:
-        chains (KeypointChains): The resolved chains.
         feat_channels (int): Channels of the base feature map f (0: no context).
-        sigma (float): Gaussian sigma of the base codec (for the virtual anchor).
         phi, gamma, corr (dict): Configs of the networks (``ChainConvNet`` by default);
             ``in_channels``, ``num_chains`` and ``feat_channels`` are filled in.
-        correct_slots (Sequence[str]): Slots with a correction network (``'D'``, and
-            optionally ``'B'``, ``'C'``). Slot A is never corrected.
-        start (str): Start state of D: ``'phi'`` (the paper: Φ's prediction) or
-            ``'base'`` (the base model's own D).
-        error_mode (str): Distance for E_s (``'l2'`` or ``'mse'``).
-        min_anchor_score (float): An anchor whose heatmap maximum is below this is not
-            usable; its chain keeps the base prediction.
+        others: see :class:`BaseRefiner`.
     """
 
     def __init__(self,
@@ -133,16 +125,8 @@ class SCAIRefiner(BaseRefiner):
         return ChainState(**new)
 
     def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
-        """Scatter corrected slots into the K-channel heatmaps (masked chains untouched).
-
-        Args:
-            heatmaps (Tensor[B, K, h, w]): Base heatmaps.
-            state (ChainState): Corrected chain heatmaps.
-            mask (BoolTensor[B, G]): Chains to write.
-
-        Returns:
-            Tensor[B, K, h, w]
-        """
+        """Scatter the corrected slot heatmaps into the K-channel heatmaps (a keypoint
+        in several chains of one slot gets their mean)."""
         out = heatmaps
         for s in self.correct_slots:
             out = self.chains.scatter_mean(out, getattr(state, s).to(out.dtype), s, mask)

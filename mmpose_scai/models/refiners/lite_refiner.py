@@ -238,20 +238,9 @@ class SCAILiteRefiner(BaseRefiner):
         return ChainState(**new)
 
     def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
-        """Render corrected keypoints into the K-channel heatmaps (masked chains untouched).
-
-        A keypoint in several chains of the same slot (the COCO nose) gets the mean
-        point. Each written keypoint becomes a Gaussian with the codec's sigma and the
-        base heatmap's own maximum as amplitude.
-
-        Args:
-            heatmaps (Tensor[B, K, h, w]): Base heatmaps.
-            state (ChainState): Corrected chain points.
-            mask (BoolTensor[B, G]): Chains to write.
-
-        Returns:
-            Tensor[B, K, h, w]
-        """
+        """Render the corrected points as Gaussians (the codec's sigma, the base
+        heatmap's maximum as amplitude); a keypoint in several chains of one slot (the
+        COCO nose) gets the mean point."""
         b, k, h, w = heatmaps.shape
         with torch.no_grad():
             coords, maxvals = heatmap_peaks(
