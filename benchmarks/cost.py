@@ -39,66 +39,6 @@ def _seconds(fn: Callable, *args, repeat: int = 3,
 
 
 @torch.no_grad()
-def refinement_cost(model: nn.Module, input_shape=(1, 3, 256, 192),
-                    repeat: int = 3) -> Dict[str, float]:
-    """Measure a SCAI top-down model side by side with its own base.
-
-    Every chain is refined (all chains enabled, no anchor is rejected), so the figures
-    are the worst case of one batch.
-
-    Args:
-        model: A top-down estimator whose head is a ``SCAIHead``.
-        input_shape: ``(B, 3, H, W)`` of the input batch.
-        repeat: Timing repetitions (the best is kept).
-
-    Returns:
-        dict: ``params``, ``flops`` (multiply-adds) and ``seconds`` of the base
-        (``base_*``), of the refinement with one round (``refine_*``, from base
-        heatmaps to refined heatmaps) and of each further round (``round_*``: one
-        correction and one Γ pass), with their ratios to the base.
-    """
-    model.eval()
-    head, refiner = model.head, model.head.refiner
-    head.chain_labelled.fill_(1)
-    min_score, refiner.min_anchor_score = refiner.min_anchor_score, 0.
-    x = torch.rand(*input_shape)
-
-    def base(inp):
-        return head.base_forward(model.extract_feat(inp))
-
-    heatmaps, f = base(x)
-
-    def refine(hm, feat):
-        return head.refine(hm, feat, dict(rounds=1, tol=0.))[0]
-
-    inp = refiner.prepare(heatmaps, f, head.enabled_chains())
-    state = refiner.start(inp)
-    _, feedback = refiner.self_error(inp, state)
-
-    def one_round(fb):
-        return refiner.self_error(inp, refiner.correct(state, fb))[0]
-
-    try:
-        base_params = sum(p.numel() for n, p in model.named_parameters()
-                          if not n.startswith('head.refiner.'))
-        out = dict(
-            base_params=base_params,
-            refine_params=sum(p.numel() for p in refiner.parameters()),
-            base_flops=_flops(model, base, x),
-            round_params=sum(p.numel() for p in refiner.corr.parameters()),
-            refine_flops=_flops(model, refine, heatmaps, f),
-            round_flops=_flops(model, one_round, feedback),
-            base_seconds=_seconds(base, x, repeat=repeat),
-            refine_seconds=_seconds(refine, heatmaps, f, repeat=repeat),
-            round_seconds=_seconds(one_round, feedback, repeat=repeat))
-    finally:
-        refiner.min_anchor_score = min_score
-    for part in ('refine', 'round'):
-        for k in ('params', 'flops', 'seconds'):
-            out[f'{part}_ratio_{k}'] = out[f'{part}_{k}'] / out[f'base_{k}']
-    return out
-
-
 def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
                        feats: Optional[torch.Tensor] = None, repeat: int = 20,
                        rounds: int = 1, tta: Optional[dict] = None) -> Dict[str, float]:
