@@ -26,14 +26,22 @@ def _flops(owner: nn.Module, fn: Callable, *args) -> int:
     return int(analyzer.total())
 
 
+def _synchronize() -> None:
+    """Wait for queued CUDA kernels, so that a wall time covers the work timed."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _seconds(fn: Callable, *args, repeat: int = 3,
              reduce: Callable[[List[float]], float] = min) -> float:
     """Seconds of ``fn(*args)`` after one warm-up: ``reduce`` of ``repeat`` timings."""
     fn(*args)  # warm-up
     times = []
     for _ in range(repeat):
+        _synchronize()
         start = time.perf_counter()
         fn(*args)
+        _synchronize()
         times.append(time.perf_counter() - start)
     return reduce(times)
 
@@ -177,8 +185,10 @@ def interleaved_seconds(fns: Dict[str, Callable[[], object]], repeat: int = 5,
     times: Dict[str, List[float]] = {k: [] for k in fns}
     for _ in range(repeat):
         for k, fn in fns.items():
+            _synchronize()
             start = time.perf_counter()
             fn()
+            _synchronize()
             times[k].append(time.perf_counter() - start)
     return times
 
@@ -277,7 +287,7 @@ def cost_summary(model: nn.Module, input_shape=(1, 3, 256, 192), repeat: int = 5
     head = model.head
     main_refiner = head.refiner
     refiners = dict(main=main_refiner, **(others or {}))
-    x = torch.rand(*input_shape)
+    x = torch.rand(*input_shape, device=next(model.parameters()).device)
     batch = input_shape[0]
     fb = batch if flops_batch is None else min(flops_batch, batch)
     base_params = sum(p.numel() for n, p in model.named_parameters()

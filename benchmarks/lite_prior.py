@@ -486,8 +486,8 @@ def collect_points(model, loader, keep_heatmaps: bool = False,
 
 def base_error_model(points: dict, min_samples: int = 20) -> ErrorModel:
     """The :class:`ErrorModel` of measured base predictions (``collect_points``)."""
-    return ErrorModel.from_predictions(points['pred'].numpy(), points['scores'].numpy(),
-                                       points['gt'].numpy(), points['weight'].numpy(),
+    return ErrorModel.from_predictions(points['pred'].cpu().numpy(), points['scores'].cpu().numpy(),
+                                       points['gt'].cpu().numpy(), points['weight'].cpu().numpy(),
                                        min_samples, points['heatmap_size'])
 
 
