@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='smoke run: 64 images per split, 1 epoch per SCAI stage on 128 '
                    'images, 100 bootstrap resamples; reuses the real base checkpoints '
                    'when there are any (else trains a tiny base for one short epoch)')
+    p.add_argument('--base-config', default=None,
+                   help='base config (default: the 6-epoch LSPET ResNet-18)')
     p.add_argument('--base-epoch', type=int, default=None,
                    help='use this base epoch instead of the val pick (e.g. an early one)')
     p.add_argument('--stages', default='3,2,1',
@@ -64,7 +66,7 @@ def settings_from_args(args) -> Settings:
                  stages=dict(pretrain_epochs=pre, correct_epochs=cor, multi_epochs=mul,
                              max_rounds=3))
     root = repo_root()
-    s.base_config = osp.join(root, s.base_config)
+    s.base_config = osp.join(root, args.base_config or s.base_config)
     s.scai_config = osp.join(root, s.scai_config)
     if args.quick:
         s.quick, s.limit, s.bootstrap = True, 64, 100
