@@ -40,7 +40,7 @@ from ..structures import ChainInputs, ChainState
 #: ``default`` (the constructor's defaults) meets the cost goal of spec §4: two Adam
 #: steps on the worse half of the chains. ``paper`` is the paper's schedule (spec §8:
 #: 20 steps, lr 0.013, x0.96 per step, 20 correction rounds, per-batch acceptance).
-#: ``configs/_base_/scai_tta.py`` and ``scai_tta_paper.py`` ship the same values.
+#: ``configs/_base_/scai_tta.py`` and ``scai_tta_paper.py`` name them (``preset=...``).
 PRESETS = dict(
     default=dict(),
     paper=dict(steps=20, lr=0.013, lr_decay=0.96, optimizer='adam', safeguard='batch',
