@@ -12,7 +12,8 @@ Three problems of MMPose 1.3.2 on this stack, fixed by wrapping three functions 
    names that cause and the workaround (``det_model='whole_image'`` and ``bboxes=``).
 3. The predictions (returned dicts and ``pred_out_dir`` JSON) hold only keypoints,
    scores and boxes; per-keypoint fields of ``pred_instances`` that MMPose does not know,
-   such as SCAI's ``keypoint_self_errors``, are dropped. They are now added.
+   such as SCAI's ``keypoint_self_errors``, are dropped. They are now added (a NaN,
+   e.g. the E_s of a keypoint in no refined chain, as ``None``: JSON ``null``).
 """
 from typing import List, Sequence
 
@@ -108,9 +109,10 @@ def apply() -> bool:
         results = split_instances(instances)
         for name in EXTRA_KEYPOINT_FIELDS:
             if instances is not None and name in instances:
-                values = np.asarray(instances.get(name))
+                values = np.asarray(instances.get(name), dtype=np.float64)
                 for i, result in enumerate(results):
-                    result[name] = values[i].tolist()
+                    result[name] = [v if np.isfinite(v) else None
+                                    for v in values[i].tolist()]
         return results
 
     Pose2DInferencer.preprocess_single = _preprocess_single
