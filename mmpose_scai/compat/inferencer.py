@@ -27,10 +27,12 @@ _applied = False
 
 def needed() -> bool:
     """True when MMPose's inferencers are importable (the fixes are behaviour-neutral
-    where MMPose already does the right thing)."""
+    where MMPose already does the right thing). False also where another shim is
+    switched off, or mmcv is broken, and the import fails (the user's own import of
+    ``mmpose.apis`` reports that)."""
     try:
         import mmpose.apis.inferencers  # noqa: F401
-    except ImportError:
+    except Exception:  # noqa: BLE001
         return False
     return True
 

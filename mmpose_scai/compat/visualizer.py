@@ -34,7 +34,11 @@ def apply() -> bool:
         return True
     if not needed():
         return False
-    from mmpose.visualization.opencv_backend_visualizer import OpencvBackendVisualizer
+    try:  # fails where another shim is off or mmcv is broken: nothing to fix then
+        from mmpose.visualization.opencv_backend_visualizer import \
+            OpencvBackendVisualizer
+    except Exception:  # noqa: BLE001  (the user's own import reports it)
+        return False
 
     draw_circles = OpencvBackendVisualizer.draw_circles
 

@@ -26,6 +26,8 @@ def test_configs_exist():
     # CrowdPose: the same backbones (HRNet-W48 on a base config of ours)
     for arch in ('hrnet-w32_scai-8xb64', 'hrnet-w48_scai-8xb32', 'res152_scai-8xb64'):
         assert f'td-hm_{arch}-210e_crowdpose-256x192.py' in names
+    for arch in ('hrnet-w32_scai-8xb64', 'hrnet-w48_scai-8xb64', 'res152_scai-8xb32'):
+        assert f'td-hm_{arch}-210e_mpii-256x256.py' in names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
@@ -36,7 +38,8 @@ def test_config_builds_and_runs_one_forward(path):
     model = MODELS.build(cfg.model).eval()
     assert isinstance(model.head, SCAIHead)
     assert cfg.model.backbone.get('init_cfg') is None
-    if '/coco/' in path or 'w48' not in path and '/crowdpose/' in path:
+    # a model-zoo base, except the CPU LSPET models and HRNet-W48 on CrowdPose
+    if '/lspet/' not in path and 'w48_scai-8xb32-210e_crowdpose' not in path:
         assert cfg.load_from.startswith('https://download.openmmlab.com/mmpose/')
     meta = parse_pose_metainfo(dict(cfg.model.head.get('metainfo') or dict(
         from_file='configs/_base_/datasets/coco.py')))
@@ -44,6 +47,9 @@ def test_config_builds_and_runs_one_forward(path):
     assert model.head.base_head.out_channels == k == len(model.head.chains.keypoint_names)
     if '/crowdpose/' in path:
         assert k == 14 and cfg.model.head.chains == dict(layout='crowdpose')
+    if '/mpii/' in path:
+        assert k == 16 and cfg.model.head.chains == dict(layout='mpii')
+    if '/crowdpose/' in path or '/mpii/' in path:
         assert set(model.head.chains.names) == {
             'left_arm', 'right_arm', 'left_leg', 'right_leg'}
     w, h = cfg.codec['input_size']
