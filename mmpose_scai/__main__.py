@@ -25,7 +25,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     script = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', f'{argv[0]}.py')
     if not osp.isfile(script):
         sys.exit(f'{script} not found: this MMPose installation has no tools '
-                 '(install mmpose from PyPI or with `pip install -e` from its repository)')
+                 '(install mmpose from PyPI, or with `pip install -e` from its '
+                 'repository)')
     sys.argv = [script] + argv[1:]
     runpy.run_path(script, run_name='__main__')
 

@@ -56,7 +56,7 @@ class CheckpointReadError(RuntimeError):
 
 
 def _explain_local_loader() -> None:
-    """Re-register MMEngine's loader of local files with a clear error for non-checkpoints."""
+    """Re-register MMEngine's local-file loader with a clear error for non-checkpoints."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
     load_from_local = CheckpointLoader._schemes['']

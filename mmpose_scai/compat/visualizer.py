@@ -28,7 +28,8 @@ def is_applied() -> bool:
 
 
 def apply() -> bool:
-    """Wrap ``OpencvBackendVisualizer.draw_circles`` if needed; return whether in effect."""
+    """Wrap ``OpencvBackendVisualizer.draw_circles`` if needed; return whether it is in
+    effect."""
     global _applied
     if _applied:
         return True
