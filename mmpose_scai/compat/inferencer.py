@@ -97,13 +97,16 @@ def apply() -> bool:
         except RuntimeError as e:
             if 'MMDetection' not in str(e):
                 raise
-            cause = mmdet_import_error() or 'mmdet is importable now but was not earlier'
+            cause = mmdet_import_error() or 'mmdet was not importable at start-up'
+            if 'mmcv' in cause:
+                cause += '; mmcv-lite has no compiled ops'
             raise RuntimeError(
                 'This top-down inferencer needs a person detector from MMDetection, '
-                f'which cannot be imported here ({cause}; mmcv-lite has no compiled '
-                "ops). Pass det_model='whole_image' and give the person boxes per image "
-                "with inferencer(img, bboxes=[[x1, y1, x2, y2], ...]) (without boxes the "
-                'whole image is one person), or install full mmcv 2.1.0.') from e
+                f'which cannot be imported here ({cause}). Pass det_model='
+                "'whole_image' and give the person boxes per image with "
+                'inferencer(img, bboxes=[[x1, y1, x2, y2], ...]) (without boxes the '
+                'whole image is one person), or make `import mmdet.apis` work (full '
+                'mmcv with compiled ops).') from e
 
     split_instances = base.split_instances
 
