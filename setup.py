@@ -6,6 +6,15 @@ setup(
     description='SCAI: self-correctable and adaptable inference for MMPose top-down models',
     packages=find_packages(include=['mmpose_scai', 'mmpose_scai.*']),
     include_package_data=True,
+    # The `mmpose_scai::` config scope (mmpose_scai/utils/config_scope.py): MMEngine
+    # reads <package>/.mim/{configs,model-index.yml}; in the source tree these are links
+    # to the repository's configs/ and model-index.yml, in a wheel copies of them.
+    package_data={
+        'mmpose_scai': [
+            '.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
+            '.mim/configs/**/*.md'
+        ]
+    },
     python_requires='>=3.8',
     # Loose on purpose: a full CUDA stack (real mmcv, torchvision) keeps its own versions.
     # The pinned CPU stack lives in requirements/cpu.txt and is installed by `make venv`.

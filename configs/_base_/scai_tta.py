@@ -1,23 +1,10 @@
-# Test-time adaptation of SCAI's correction networks (method spec §8), default preset:
-# two Adam steps (lr 1e-3) on the worse half of the chains by E_s, per batch (episodic:
-# C is reset to its trained weights after every batch), per-instance safeguard. Meets
-# the cost goal of spec §4 (<= 1x the base forward per batch). Add this file to a SCAI
-# config's `_base_`; the hook is active in `mim test` (add phases=('val', 'test') to also
-# adapt during validation). For `inference_topdown` without a Runner, use instead
-# model.test_cfg.tta = dict(preset='default').
-custom_hooks = [
-    dict(
-        type='SCAITTAHook',
-        phases=('test', ),
-        steps=2,
-        lr=1e-3,
-        lr_decay=1.0,
-        optimizer='adam',
-        mode='episodic',
-        unit='batch',
-        safeguard='instance',
-        select_quantile=0.5,
-        # trust region: C stays within 5 % (L2) of its trained weights
-        max_drift=0.05,
-        early_stop=True)
-]
+# Test-time adaptation of SCAI's correction networks with the `default` preset
+# (mmpose_scai.tta.PRESETS: two Adam steps per batch on the worse half of the chains,
+# episodic, per-instance safeguard, trust region). Switch it on for `mim test` in a
+# config that inherits a SCAI config:
+#   _base_ = ['<a SCAI config>', 'mmpose_scai::_base_/scai_tta.py']
+#   custom_hooks = _base_.custom_hooks + [_base_.scai_tta_hook]
+# (MMPose's runtime defines `custom_hooks`, so the hook is a separate name here).
+# Add phases=('val', 'test') to also adapt during validation. Without a Runner
+# (`init_model` + `inference_topdown`), use model.test_cfg.tta = dict(preset='default').
+scai_tta_hook = dict(type='SCAITTAHook', phases=('test', ), preset='default')

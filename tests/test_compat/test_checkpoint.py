@@ -84,3 +84,37 @@ def test_inert_without_allow_list(monkeypatch):
     monkeypatch.delattr(torch.serialization, 'add_safe_globals')
     assert not checkpoint.needed()
     assert checkpoint.apply() is False and not checkpoint.is_applied()
+
+
+@pytest.mark.parametrize('content', [
+    b'', b'\x80\x02.', os.urandom(64), b'hello world\n', b'<html>404 Not Found</html>'
+], ids=['empty', 'pop-from-empty-list', 'random', 'text', 'html'])
+def test_garbage_file_is_a_clear_error(tmp_path, content):
+    """Not a checkpoint: the error names the file and what to check, whatever torch's
+    weights-only unpickler tripped on (IndexError, KeyError, EOFError, ...)."""
+    from mmengine.runner import load_checkpoint
+    path = tmp_path / 'model.pth'
+    path.write_bytes(content)
+    with pytest.raises(checkpoint.CheckpointReadError,
+                       match=rf'model\.pth \({len(content)} bytes\) is not a checkpoint '
+                       r'torch\.load can read \(\w+') as e:
+        load_checkpoint(nn.Linear(2, 2), str(path), map_location='cpu')
+    assert 'download the file again' in str(e.value)
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    from mmengine.runner import load_checkpoint
+    path = tmp_path / 'cut.pth'
+    torch.save({'state_dict': nn.Linear(2, 2).state_dict()}, path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(checkpoint.CheckpointReadError, match='cut.pth'):
+        load_checkpoint(nn.Linear(2, 2), str(path), map_location='cpu')
+
+
+def test_refused_global_keeps_torchs_message(tmp_path):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    path = tmp_path / 'unsafe.pth'
+    torch.save({'x': _Exploit(str(tmp_path / 'pwned'))}, path)
+    with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert not (tmp_path / 'pwned').exists()

@@ -307,6 +307,26 @@ class SCAIHead(BaseHead):
             if not rest.startswith(own):
                 state_dict[prefix + 'base_head.' + rest] = state_dict.pop(key)
         self._check_checkpoint(state_dict, prefix)
+        self._note_base_checkpoint(state_dict, prefix)
+
+    def _note_base_checkpoint(self, state_dict: dict, prefix: str) -> None:
+        """Say why MMEngine will list the refiner as missing when a base checkpoint
+        (one without ``refiner.`` keys) is loaded."""
+        ref = prefix + 'refiner.'
+        if any(k.startswith(ref) for k in state_dict):
+            return
+        absent = [k for k in self.state_dict()
+                  if k.startswith(('refiner.', 'chain_labelled'))]
+        import logging
+
+        from mmengine.logging import print_log
+        print_log(
+            f'SCAIHead: loading a base (non-SCAI) checkpoint. Its {len(absent)} '
+            f'refiner entries ({ref}*, {prefix}chain_labelled) are not in it, so '
+            'MMEngine lists them as missing keys: expected when SCAI training starts from '
+            'this base (load_from). For inference load a SCAI checkpoint; until then the '
+            'refiner is untrained (test_cfg=dict(refine=False) gives the base model).',
+            logger='current', level=logging.WARNING)
 
     def _check_checkpoint(self, state_dict: dict, prefix: str) -> None:
         """Raise on a checkpoint of another keypoint set or another refiner.
