@@ -12,7 +12,7 @@ setup(
     package_data={
         'mmpose_scai': [
             '.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
-            '.mim/configs/**/*.md'
+            '.mim/configs/**/*.md', '.mim/tools/*.py'
         ]
     },
     python_requires='>=3.8',

@@ -114,7 +114,20 @@ def test_non_editable_install(tmp_path):
     assert out['hooks'] == ['SyncBuffersHook', 'SCAITTAHook']
     assert out['layout'] == dict(layout='crowdpose')
     assert str(mim / 'configs' / '_base_' / 'scai_heatmap.py') in out['text']
-    assert ROOT not in out['text'].replace(str(tmp_path), '')
+    assert ROOT not in out['text'].replace(str(tmp_path), '').replace(sys.prefix, '')
+    # `mim train mmpose_scai` runs the package's .mim/tools/train.py (plugin first)
+    (user / 'tiny.py').write_text(
+        "_base_ = ['mmpose_scai::body_2d_keypoint/topdown_heatmap/coco/"
+        "td-hm_res18_1xb16-1e_coco-sample-128x96.py']\n"
+        "train_dataloader = dict(num_workers=0, persistent_workers=False, "
+        "dataset=dict(indices=8))\n"
+        "val_dataloader = dict(num_workers=0, persistent_workers=False, "
+        "dataset=dict(indices=4))\n")
+    mim_cmd = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run([mim_cmd, 'train', 'mmpose_scai', 'tiny.py', '--work-dir', 'wd'],
+                          cwd=user, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert (user / 'wd' / 'epoch_1.pth').is_file()
 
 
 def test_command_line_entry_point_usage(capsys):
