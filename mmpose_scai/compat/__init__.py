@@ -1,10 +1,11 @@
 """Environment shims that let MMPose 1.x run on a current CPU-only stack.
 
-Each submodule fixes one breakage of the environment notes (B2, B7, B8, B9). A shim is
-applied only when its guard says the environment needs it, is inert on a full stack
-(real torchvision / compiled mmcv / CUDA), is idempotent and can be switched off with
-the environment variable ``SCAI_COMPAT_DISABLE``: a comma-separated list of shim names
-(``torchvision``, ``mmcv_ops``, ``checkpoint``, ``cpu_dist``) or ``all``.
+Each submodule fixes one breakage of the environment notes (B2, B7, B8, B9, B12). A
+shim is applied only when its guard says the environment needs it, is inert on a full
+stack (real torchvision / compiled mmcv / CUDA), is idempotent and can be switched off
+with the environment variable ``SCAI_COMPAT_DISABLE``: a comma-separated list of shim
+names (``torchvision``, ``mmcv_ops``, ``checkpoint``, ``cpu_dist``, ``cpu_amp``) or
+``all``.
 
 :func:`apply_compat` must run before ``mmpose.models``, ``mmpose.apis`` or
 ``mmpose.visualization`` is imported; ``import mmpose_scai`` does this first.
@@ -13,7 +14,7 @@ import os
 import warnings
 from typing import Dict, Set
 
-from . import checkpoint, cpu_dist, mmcv_ops_stub, torchvision_stub
+from . import checkpoint, cpu_amp, cpu_dist, mmcv_ops_stub, torchvision_stub
 
 DISABLE_ENV = 'SCAI_COMPAT_DISABLE'
 
@@ -23,6 +24,7 @@ SHIMS = {
     'mmcv_ops': mmcv_ops_stub,  # B7
     'checkpoint': checkpoint,  # B8
     'cpu_dist': cpu_dist,  # B9
+    'cpu_amp': cpu_amp,  # B12
 }
 
 

@@ -1,5 +1,5 @@
 """SCAIPoseEstimator: a top-down estimator that trains only the SCAI networks, by stage."""
-from typing import Dict, List, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -8,7 +8,7 @@ from torch import nn
 
 from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
-
+from ...structures import ChainInputs, ChainTargets
 
 
 @MODELS.register_module()
@@ -52,50 +52,104 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
         return dict(phi=refiner.phi, gamma=refiner.gamma, corr=refiner.corr)
 
     def stage(self) -> Dict[str, Union[str, int]]:
-        """The training stage of the current epoch (from MMEngine's message hub)."""
+        """The training stage of the current epoch (from MMEngine's message hub).
+
+        The number of multi-round rounds is drawn from a generator seeded by the
+        iteration, so every rank draws the same R and a resumed run the same as an
+        uninterrupted one.
+        """
         cfg = dict(pretrain_epochs=1, correct_epochs=1, max_rounds=3)
         cfg.update((self.train_cfg or {}).get('scai', {}))
-        epoch = MessageHub.get_current_instance().get_info('epoch', 0)
+        hub = MessageHub.get_current_instance()
+        epoch = hub.get_info('epoch', 0)
         if epoch < cfg['pretrain_epochs']:
             return dict(name='pretrain', rounds=0)
         if epoch < cfg['pretrain_epochs'] + cfg['correct_epochs']:
             return dict(name='correct', rounds=1)
-        rounds = int(torch.randint(1, cfg['max_rounds'] + 1, ()).item())
+        gen = torch.Generator().manual_seed(int(hub.get_info('iter', 0)))
+        rounds = int(torch.randint(1, cfg['max_rounds'] + 1, (), generator=gen).item())
         return dict(name='multi_round', rounds=rounds)
 
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        """One iteration of the current stage; returns the log variables."""
+    def train_step(self,
+                   data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapperDict,
+                   grad_sync: Optional[Callable[[nn.Module], None]] = None
+                   ) -> Dict[str, torch.Tensor]:
+        """One iteration of the current stage; returns the log variables.
+
+        Each network's losses are computed inside its own wrapper's ``optim_context``
+        (AMP autocast, e.g. ``--amp``), and its update goes through that wrapper
+        (loss scaling, ``clip_grad``, gradient accumulation).
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapperDict): Keys ``phi``, ``gamma``, ``corr``.
+            grad_sync (Callable, optional): Called with the network about to be
+                stepped, after its backward: :class:`SCAIDistributedDataParallel`
+                averages its gradients over the ranks there.
+        """
         if not isinstance(optim_wrapper, OptimWrapperDict):
             raise TypeError('SCAIPoseEstimator trains three networks with their own '
                             'optimizers: set optim_wrapper = dict(constructor='
                             '"SCAIOptimWrapperConstructor", phi=..., gamma=..., corr=...)')
-        data = self.data_preprocessor(data, True)
-        with torch.no_grad():
-            feats = self.extract_feat(data['inputs'])
-        head = self.head
-        inp, tgt, f = head.prepare_train(feats, data['data_samples'])
         stage = self.stage()
+        first = 'phi' if stage['name'] == 'pretrain' else 'corr'
+        with optim_wrapper[first].optim_context(self):
+            data = self.data_preprocessor(data, True)
+            with torch.no_grad():
+                feats = self.extract_feat(data['inputs'])
+            inp, tgt, f = self.head.prepare_train(feats, data['data_samples'])
+        f = f.float()  # a network trained without autocast takes float32 features
         gamma_uses_lc = (self.train_cfg or {}).get('scai', {}).get('gamma_uses_lc', False)
-        log_vars: Dict[str, torch.Tensor] = {}
+        head, nets = self.head, self.scai_networks()
+        log_vars: Dict[str, torch.Tensor] = self.mask_stats(inp, tgt)
 
-        def step(name: str, losses: Dict[str, torch.Tensor]) -> None:
-            loss, logs = self.parse_losses(losses)
-            optim_wrapper.zero_grad()  # drop gradients leaked into the other networks
-            optim_wrapper[name].update_params(loss)
+        def step(name: str, loss_fn: Callable[[], Dict[str, torch.Tensor]]) -> None:
+            wrapper = optim_wrapper[name]
+            with wrapper.optim_context(self):
+                loss, logs = self.parse_losses(loss_fn())
+            # gradients for this network only: the other networks' stay untouched
+            params = [p for p in nets[name].parameters() if p.requires_grad]
+            wrapper.backward(wrapper.scale_loss(loss), inputs=params)
+            if wrapper.should_update():
+                if grad_sync is not None:
+                    grad_sync(nets[name])
+                wrapper.step()
+                wrapper.zero_grad()
             log_vars.update(logs)
 
         if stage['name'] == 'pretrain':
-            step('phi', head.loss_phi(inp, tgt, f))
-            step('gamma', head.loss_gamma(inp, tgt, f))
+            step('phi', lambda: head.loss_phi(inp, tgt, f))
+            step('gamma', lambda: head.loss_gamma(inp, tgt, f))
         else:
-            losses, state = head.loss_correction(inp, tgt, f, stage['rounds'])
-            step('corr', losses)
-            gamma_losses = head.loss_gamma(inp, tgt, f, state=state)
-            if gamma_uses_lc:
-                again, _ = head.loss_correction(inp, tgt, f, stage['rounds'])
-                gamma_losses['loss_gamma_lc'] = again['loss_corr']
+            state = []
+
+            def corr_losses() -> Dict[str, torch.Tensor]:
+                losses, corrected = head.loss_correction(inp, tgt, f, stage['rounds'])
+                state.append(corrected)
+                return losses
+
+            def gamma_losses() -> Dict[str, torch.Tensor]:
+                losses = head.loss_gamma(inp, tgt, f, state=state[0])
+                if gamma_uses_lc:
+                    again, _ = head.loss_correction(inp, tgt, f, stage['rounds'])
+                    losses['loss_gamma_lc'] = again['loss_corr']
+                return losses
+
+            step('corr', corr_losses)
             step('gamma', gamma_losses)
         log_vars['scai_stage'] = torch.tensor(float(
             ('pretrain', 'correct', 'multi_round').index(stage['name'])))
         return log_vars
+
+    @staticmethod
+    def mask_stats(inp: ChainInputs, tgt: ChainTargets) -> Dict[str, torch.Tensor]:
+        """Log variables on the chain instances (instance x enabled chain) the losses
+        can learn from: ``scai_learnable`` (their number) and ``scai_masked_frac``
+        (the fraction masked: unlabelled, or the base's anchor heatmap maximum below
+        ``min_anchor_score``, or non-finite heatmaps)."""
+        total = tgt.mask.numel()
+        learnable = tgt.mask.sum().float()
+        return dict(scai_learnable=learnable.detach(),
+                    scai_masked_frac=(1 - learnable / max(total, 1)).detach(),
+                    scai_anchor_masked_frac=(~inp.valid).float().mean().detach())
