@@ -1,5 +1,5 @@
 """SCAIPoseEstimator: a top-down estimator that trains only the SCAI networks, by stage."""
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -34,11 +34,35 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
                             f'{type(self.head).__name__}')
         for module in self.frozen_modules():
             module.requires_grad_(False)
+        #: (found, expected) base weights of the last state dict loaded; None: none yet
+        self.base_keys_loaded: Optional[Tuple[int, int]] = None
+        self._register_load_state_dict_pre_hook(self._note_base_keys)
 
     def frozen_modules(self) -> List[nn.Module]:
         """The base model: backbone, neck and the wrapped head."""
         mods = [self.backbone, self.head.base_head]
         return mods + ([self.neck] if self.with_neck else [])
+
+    def base_keys(self) -> List[str]:
+        """State-dict keys of the frozen base (backbone, neck, wrapped head)."""
+        own = ('head.refiner.', 'head.chain_labelled')
+        return [k for k in self.state_dict() if not k.startswith(own)
+                and not k.startswith('data_preprocessor.')]
+
+    def _note_base_keys(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Count the base weights in a state dict being loaded (an MMPose checkpoint
+        names the wrapped head's keys ``head.X``, a SCAI one ``head.base_head.X``)."""
+        keys = set()
+        for key in state_dict:
+            if not key.startswith(prefix):
+                continue
+            key = key[len(prefix):]
+            if key.startswith('head.') and not key.startswith(
+                    ('head.base_head.', 'head.refiner.', 'head.chain_labelled')):
+                key = 'head.base_head.' + key[len('head.'):]
+            keys.add(key)
+        expected = self.base_keys()
+        self.base_keys_loaded = (sum(k in keys for k in expected), len(expected))
 
     def train(self, mode: bool = True) -> 'SCAIPoseEstimator':
         super().train(mode)
