@@ -81,6 +81,7 @@ class SCAITrainCheckHook(Hook):
         if self.interval is None:
             self.interval = next((h.interval for h in runner.hooks
                                   if isinstance(h, LoggerHook)), 50)
+        self._check_schedules(runner)
         found = getattr(self._model(runner), 'base_keys_loaded', None)
         if found is not None and found[0] == found[1]:
             return
@@ -96,6 +97,21 @@ class SCAITrainCheckHook(Hook):
             'refiner on a randomly initialised base that never changes. Set load_from to '
             'the base model\'s MMPose checkpoint, e.g. --cfg-options '
             'load_from=work_dirs/<base>/best_coco_AP_epoch_N.pth.')
+
+    def _check_schedules(self, runner: Runner) -> None:
+        """Warn when C's epoch-based lr schedule does not begin with its stage."""
+        schedulers = runner.param_schedulers
+        if not isinstance(schedulers, dict) or not schedulers.get('corr'):
+            return
+        train_cfg = getattr(self._model(runner), 'train_cfg', None) or {}
+        pre = train_cfg.get('scai', {}).get('pretrain_epochs', 1)
+        for s in schedulers['corr']:
+            if getattr(s, 'by_epoch', False) and s.begin != pre:
+                runner.logger.warning(
+                    f'SCAI: C\'s lr schedule {type(s).__name__} begins at epoch {s.begin}'
+                    f', C\'s stage at epoch {pre} (train_cfg.scai.pretrain_epochs), so C '
+                    'does not start its stage at its configured lr. Set '
+                    f'param_scheduler.corr[*].begin={pre} (and phi\'s end).')
 
     def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:

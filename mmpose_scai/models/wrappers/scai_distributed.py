@@ -5,11 +5,12 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import OptimWrapperDict
+from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
-from mmpose.registry import MODEL_WRAPPERS
 
-
+# MMEngine's own registry: ``Runner.wrap_model`` looks wrappers up there, not in
+# MMPose's child registry.
 @MODEL_WRAPPERS.register_module()
 class SCAIDistributedDataParallel(MMDistributedDataParallel):
     """DDP wrapper for :class:`SCAIPoseEstimator`: each network's gradients are
