@@ -5,7 +5,7 @@ runs) on 2 CPU ranks with 2 persons each, against 1 process with 4 persons per b
 2 iterations of each stage (pre-training, correction, multi-round), the weights of all
 three networks compared after the last one.
 
-Tolerance: 1e-6 absolute on weights of magnitude ~0.1 after 6 Adam steps (lr <= 2e-3):
+Tolerance: 1e-6 absolute on the weights after 6 Adam steps (lr <= 2e-3):
 the two runs differ only in float32 summation order (per-rank means averaged by an
 all-reduce vs one mean): measured 1.5e-8. Without the gradient averaging, Γ differs
 by 1.8e-4.

@@ -33,7 +33,8 @@ class SCAITrainCheckHook(Hook):
       frozen base was not loaded (no ``load_from``, or a checkpoint without the base's
       weights): SCAI would learn to refine a randomly initialised model.
     - every logging interval: warns with the fraction of chain instances that had
-      nothing to learn from (masked) when it is at least ``warn_masked_frac``.
+      nothing to learn from (masked) when it is at least ``warn_masked_frac`` (the
+      message names the iteration: MMEngine's logger drops repeated warnings).
     - ``after_train_epoch``: raises if no chain instance of the whole epoch (on any
       rank) had a training signal: every SCAI loss was exactly zero.
 
@@ -129,8 +130,8 @@ class SCAITrainCheckHook(Hook):
         self._masked, self._anchor = [], []
         if masked >= self.warn_masked_frac:
             runner.logger.warning(
-                f'SCAI: {masked:.1%} of the chain instances of the last {n} iteration(s) '
-                f'were masked, so the SCAI losses had (nearly) nothing to learn from '
+                f'SCAI: {masked:.1%} of the chain instances of the {n} iteration(s) up to '
+                f'iteration {runner.iter + 1} were masked, so the SCAI losses had (nearly) nothing to learn from '
                 f'({anchor:.1%} because the base\'s anchor heatmap maximum is below '
                 f'min_anchor_score={self._min_anchor_score(runner)}; the rest '
                 'unlabelled or non-finite). Use a trained base (load_from) or lower '
@@ -142,7 +143,7 @@ class SCAITrainCheckHook(Hook):
         self._epoch_learnable = 0.
         if learnable.item() == 0:
             raise RuntimeError(
-                f'SCAI: no chain instance of epoch {runner.epoch} (on any rank) had a '
+                f'SCAI: no chain instance of epoch {runner.epoch + 1} (on any rank) had a '
                 'training signal: every instance was masked (anchor heatmap maximum '
                 f'below min_anchor_score={self._min_anchor_score(runner)}, or no labelled '
                 'chain), so every SCAI loss was exactly 0. Training stops instead of '
