@@ -15,8 +15,9 @@ class SCAIOptimWrapperConstructor:
     """Builds one optimizer wrapper per SCAI network (``phi``, ``gamma``, ``corr``).
 
     Any other top-level key of ``optim_wrapper`` (``type``, ``clip_grad``,
-    ``loss_scale``, ``dtype``, ``accumulative_counts``, ...) is a default for every
-    network; a network's own config wins. So ``--amp`` of MMPose's ``tools/train.py``
+    ``loss_scale``, ``dtype``, ...) is a default for every network; a network's own
+    config wins. (``accumulative_counts`` is not supported: MMEngine's
+    ``OptimWrapperDict`` does not initialise its wrappers' counters.) So ``--amp`` of MMPose's ``tools/train.py``
     (which sets ``optim_wrapper.type='AmpOptimWrapper'`` and ``loss_scale='dynamic'``
     at the top level) makes all three wrappers ``AmpOptimWrapper``s, and
     ``optim_wrapper=dict(clip_grad=dict(max_norm=1.))`` clips each network's step.

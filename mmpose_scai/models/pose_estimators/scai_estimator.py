@@ -103,7 +103,8 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
 
         Each network's losses are computed inside its own wrapper's ``optim_context``
         (AMP autocast, e.g. ``--amp``), and its update goes through that wrapper
-        (loss scaling, ``clip_grad``, gradient accumulation).
+        (loss scaling, ``clip_grad``). The backward reaches only the stepped network's
+        parameters, so the others' gradients (e.g. Γ's in Φ's loss) stay untouched.
 
         Args:
             data (dict | tuple | list): A batch from the dataloader.
@@ -132,7 +133,6 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
             wrapper = optim_wrapper[name]
             with wrapper.optim_context(self):
                 loss, logs = self.parse_losses(loss_fn())
-            # gradients for this network only: the other networks' stay untouched
             params = [p for p in nets[name].parameters() if p.requires_grad]
             wrapper.backward(wrapper.scale_loss(loss), inputs=params)
             if wrapper.should_update():
