@@ -29,7 +29,7 @@ class LrRecorder(Hook):
 def cfg(data_root, tmp_path_factory):
     ann = full_labels(data_root, str(tmp_path_factory.mktemp('ann')))
     register_all_modules(init_default_scope=True)
-    return tiny_train_cfg(data_root, ann, batch_size=4, max_epochs=2)
+    return tiny_train_cfg(data_root, ann, batch_size=4, max_epochs=3)
 
 
 def one_epoch(cfg) -> dict:
@@ -90,7 +90,8 @@ def assert_same(a, b, path=''):
 
 @pytest.fixture(scope='module')
 def straight(cfg, base_ckpt, tmp_path_factory):
-    """2 epochs (Φ/Γ pre-training, then C) from the base, a checkpoint per epoch."""
+    """3 epochs (Φ/Γ pre-training, C, multi-round) from the base, a checkpoint per
+    epoch."""
     return run(cfg, tmp_path_factory.mktemp('straight'), load_from=base_ckpt)
 
 
@@ -103,18 +104,30 @@ def test_resume_continues_exactly(cfg, base_ckpt, straight, tmp_path):
     # from the base checkpoint ("Mismatched state_dict"); the hook resumes epoch_1.pth
     resumed, lrs, log = run(cfg, tmp_path, resume=True, load_from=base_ckpt)
     assert f'SCAI: resuming from {tmp_path / "epoch_1.pth"}' in log
-    assert min(lrs) == (1, 0)  # only epoch 2 ran
-    a = load(osp.join(runner.work_dir, 'epoch_2.pth'))
-    b = load(tmp_path / 'epoch_2.pth')
-    assert_same(a['state_dict'], b['state_dict'])
-    assert set(a['optimizer']) == {'phi', 'gamma', 'corr'}
-    assert_same(a['optimizer'], b['optimizer'])  # Adam moments, steps and lr
-    assert_same(a['param_schedulers'], b['param_schedulers'])
-    assert (a['meta']['epoch'], a['meta']['iter']) == (b['meta']['epoch'], b['meta']['iter'])
-    hub_a, hub_b = a['message_hub']['log_scalars'], b['message_hub']['log_scalars']
-    for key in ('train/scai_stage', 'train/corr.lr', 'train/gamma.lr', 'train/loss_corr'):
-        assert hub_a[key].current() == hub_b[key].current(), key
-    assert hub_b['train/scai_stage'].current() == 1
+    assert min(lrs) == (1, 0)  # only epochs 2 and 3 ran
+    # epoch 2: C's first stage; epoch 3: multi-round (R drawn per iteration)
+    for epoch, stage in ((2, 1), (3, 2)):
+        a = load(osp.join(runner.work_dir, f'epoch_{epoch}.pth'))
+        b = load(tmp_path / f'epoch_{epoch}.pth')
+        assert_same(a['state_dict'], b['state_dict'])
+        assert set(a['optimizer']) == {'phi', 'gamma', 'corr'}
+        assert_same(a['optimizer'], b['optimizer'])  # Adam moments, steps and lr
+        assert_same(a['param_schedulers'], b['param_schedulers'])
+        assert (a['meta']['epoch'], a['meta']['iter']) == \
+            (b['meta']['epoch'], b['meta']['iter'])
+        hub_a, hub_b = a['message_hub']['log_scalars'], b['message_hub']['log_scalars']
+        for key in ('train/scai_stage', 'train/corr.lr', 'train/gamma.lr',
+                    'train/loss_corr'):
+            assert hub_a[key].current() == hub_b[key].current(), key
+        assert hub_b['train/scai_stage'].current() == stage
+
+
+def test_resume_without_a_checkpoint_starts_from_the_base(cfg, base_ckpt, tmp_path):
+    runner, _, log = run(cfg, tmp_path, resume=True, load_from=base_ckpt, **one_epoch(cfg))
+    assert f'SCAI: resume requested but {tmp_path} holds no checkpoint; training starts ' \
+           f'from the base checkpoint {base_ckpt}' in log
+    assert 'the frozen base model was not loaded' not in log
+    assert runner.model.base_keys_loaded[0] == runner.model.base_keys_loaded[1] > 0
 
 
 def test_c_starts_its_stage_at_its_configured_lr(straight):
