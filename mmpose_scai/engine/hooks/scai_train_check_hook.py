@@ -87,9 +87,9 @@ class SCAITrainCheckHook(Hook):
         if found is not None and found[0] == found[1]:
             return
         if found is None:
+            resumed = ', and --resume found no checkpoint in the work dir'
             why = ('no checkpoint was loaded (load_from=None'
-                   + (', and --resume found no checkpoint in the work dir' if runner._resume
-                      else '') + ')')
+                   + (resumed if runner._resume else '') + ')')
         else:
             why = (f'the checkpoint {runner._load_from} holds only {found[0]} of the '
                    f'{found[1]} weights of the base (backbone, neck, wrapped head)')
