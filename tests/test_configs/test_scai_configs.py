@@ -59,3 +59,6 @@ def test_config_trains_at_scale(path):
     assert [s.get('begin', 0) for s in sched.phi] == [0] and sched.phi[0].end == pre
     assert [s.get('begin', 0) for s in sched.gamma] == [0]
     assert [s.begin for s in sched.corr] == [pre]
+    # one flip convention: the benchmark's shift_heatmap=True for MSRA heatmaps
+    decoder = cfg.model.head.base_head.decoder.type
+    assert cfg.model.test_cfg.shift_heatmap is (decoder != 'UDPHeatmap')
