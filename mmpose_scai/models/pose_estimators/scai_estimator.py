@@ -8,6 +8,7 @@ from torch import nn
 
 from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
+
 from ...structures import ChainInputs, ChainTargets
 
 
@@ -25,6 +26,10 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
     - the next ``correct_epochs``: C on L_C (Γ on L_Γ of corrected inputs, or on
       L_C + L_Γ with ``gamma_uses_lc=True``);
     - the remaining epochs: the same with ``R ~ U{1..max_rounds}`` unrolled rounds.
+
+    Each network's step runs under its own wrapper (AMP, ``clip_grad``); several
+    processes train it through :class:`SCAIDistributedDataParallel`, which averages
+    each network's gradients before its step.
     """
 
     def __init__(self, *args, **kwargs) -> None:
