@@ -63,7 +63,23 @@ def scai_train_config(config: str, work_dir: str, load_from: str, stages: dict,
             loader.dataset.indices = idx.tolist()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    schedules_follow_stages(cfg)
     return cfg
+
+
+def schedules_follow_stages(cfg) -> None:
+    """Move the per-network lr schedules (``param_scheduler`` keyed by network) to the
+    config's stage boundaries: Φ's ends and C's begins at ``pretrain_epochs``."""
+    sched = cfg.get('param_scheduler')
+    if not isinstance(sched, dict):
+        return
+    pre = cfg.model.train_cfg.scai.get('pretrain_epochs', 1)
+    for s in sched.get('phi', []):
+        s['end'] = max(pre, 1)
+    if pre >= cfg.train_cfg['max_epochs']:
+        sched['corr'] = []  # C never trains in this run
+    for s in sched.get('corr', []):
+        s['begin'] = pre
 
 
 def _train_part_size(dataset_cfg) -> int:
@@ -110,6 +126,7 @@ def train_scai(cfg, echo: Callable[[str], None] = print) -> dict:
             pretrain_epochs=max(pre - done, 0),
             correct_epochs=max(cor - max(done - pre, 0), 0))
         cfg.train_cfg['max_epochs'] = epochs - done
+        schedules_follow_stages(cfg)
         cfg.load_from = ckpts[done]
         cfg.work_dir = osp.join(cfg.work_dir, f'continue_e{done}')
         cfg.experiment_name += f'_continue_e{done}'

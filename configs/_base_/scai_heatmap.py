@@ -25,9 +25,31 @@ scai_train_cfg = dict(
 scai_test_cfg = dict(refine=True, rounds=1, tol=1e-3)
 
 # One optimizer per network (spec §6: Adam 1e-3 for Φ/Γ, 4.1e-4 for C, x0.97 per epoch).
+# Top-level keys (`--amp`'s type='AmpOptimWrapper', clip_grad=...) apply to every network.
 scai_optim_wrapper = dict(
     constructor='SCAIOptimWrapperConstructor',
     phi=dict(optimizer=dict(type='Adam', lr=1e-3)),
     gamma=dict(optimizer=dict(type='Adam', lr=1e-3)),
     corr=dict(optimizer=dict(type='Adam', lr=4.1e-4)))
-scai_param_scheduler = [dict(type='ExponentialLR', gamma=0.97, by_epoch=True)]
+# One schedule per network, each decaying from the start of its own stage: Φ during
+# pre-training, Γ throughout, C from the end of pre-training, so C starts its stage at
+# its configured lr. `begin`/`end` are epochs: a config with other stage lengths
+# (train_cfg.scai) sets its own (see the LSPET SCAI config). Use it as
+# `param_scheduler = dict(_delete_=True, **_base_.scai_param_scheduler)`.
+scai_param_scheduler = dict(
+    phi=[dict(type='ExponentialLR', gamma=0.97, by_epoch=True, begin=0, end=90)],
+    gamma=[dict(type='ExponentialLR', gamma=0.97, by_epoch=True, begin=0)],
+    corr=[dict(type='ExponentialLR', gamma=0.97, by_epoch=True, begin=90)])
+
+# Multi-process training (`--launcher pytorch|slurm`): each network's gradients are
+# averaged over the ranks before its step (SCAIDistributedDataParallel); no
+# find_unused_parameters is needed, as no training forward runs through DDP.
+model_wrapper_cfg = dict(
+    type='SCAIDistributedDataParallel', broadcast_buffers=False,
+    find_unused_parameters=False)
+
+# Training checks (SCAITrainCheckHook): --resume continues SCAI (not the base's
+# checkpoint), and warnings/errors for an unloaded base or fully masked batches. A
+# default hook, so it merges with `custom_hooks` such as the TTA hook of scai_tta.py.
+# Use it as `default_hooks = _base_.scai_default_hooks`.
+scai_default_hooks = dict(scai_train_check=dict(type='SCAITrainCheckHook'))

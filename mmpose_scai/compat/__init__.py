@@ -1,12 +1,12 @@
 """Environment shims that let MMPose 1.x run on a current CPU-only stack.
 
-Each submodule fixes one breakage of the environment notes (B2, B7, B8, B9, B11, B12).
-A shim is applied only when its guard says the environment needs it, is inert on a full
-stack (real torchvision / compiled mmcv / CUDA; ``inferencer`` fixes MMPose bugs and
-stays in effect), is idempotent and can be switched off with
-the environment variable ``SCAI_COMPAT_DISABLE``: a comma-separated list of shim names
-(``torchvision``, ``mmcv_ops``, ``checkpoint``, ``cpu_dist``, ``visualizer``,
-``inferencer``) or ``all``.
+Each submodule fixes one breakage of the environment notes (B2, B7, B8, B9, B11, B12,
+B16). A shim is applied only when its guard says the environment needs it, is inert on
+a full stack (real torchvision / compiled mmcv / CUDA; ``inferencer`` fixes MMPose bugs
+and stays in effect), is idempotent and can be switched off with the environment
+variable ``SCAI_COMPAT_DISABLE``: a comma-separated list of shim names (``torchvision``,
+``mmcv_ops``, ``checkpoint``, ``cpu_dist``, ``visualizer``, ``inferencer``,
+``cpu_amp``) or ``all``.
 
 :func:`apply_compat` must run before ``mmpose.models``, ``mmpose.apis`` or
 ``mmpose.visualization`` is imported; ``import mmpose_scai`` does this first.
@@ -15,8 +15,8 @@ import os
 import warnings
 from typing import Dict, Set
 
-from . import (checkpoint, cpu_dist, inferencer, mmcv_ops_stub, torchvision_stub,
-               visualizer)
+from . import (checkpoint, cpu_amp, cpu_dist, inferencer, mmcv_ops_stub,
+               torchvision_stub, visualizer)
 
 DISABLE_ENV = 'SCAI_COMPAT_DISABLE'
 
@@ -29,6 +29,7 @@ SHIMS = {
     'cpu_dist': cpu_dist,  # B9
     'visualizer': visualizer,  # B11
     'inferencer': inferencer,  # B12
+    'cpu_amp': cpu_amp,  # B16
 }
 
 

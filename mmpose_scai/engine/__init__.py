@@ -1,4 +1,4 @@
-from .hooks import SCAITTAHook
+from .hooks import SCAITrainCheckHook, SCAITTAHook
 from .optim_wrappers import SCAIOptimWrapperConstructor
 
-__all__ = ['SCAITTAHook', 'SCAIOptimWrapperConstructor']
+__all__ = ['SCAITrainCheckHook', 'SCAITTAHook', 'SCAIOptimWrapperConstructor']

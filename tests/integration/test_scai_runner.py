@@ -24,6 +24,8 @@ def cfg(data_root):
     cfg.model.head.base_head.update(in_channels=128, deconv_out_channels=(32, 32, 32))
     cfg.model.head.refiner.min_anchor_score = 0.  # the base here is untrained
     cfg.model.train_cfg.scai.update(pretrain_epochs=1, correct_epochs=1)
+    cfg.param_scheduler.phi[0].end = 1  # each network's schedule follows its stage
+    cfg.param_scheduler.corr[0].begin = 1
     cfg.train_cfg = dict(by_epoch=True, max_epochs=3, val_interval=10)
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg[split]

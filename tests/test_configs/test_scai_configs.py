@@ -64,3 +64,20 @@ def test_config_builds_and_runs_one_forward(path):
         out = model.predict(torch.rand(1, 3, h, w), samples)
     assert out[0].pred_instances.keypoints.shape == (1, k, 2)
     assert out[0].pred_instances.keypoint_self_errors.shape == (1, k)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
+def test_config_trains_at_scale(path):
+    """Distributed wrapper, training checks and per-network schedules whose stage
+    boundaries are the config's own stage lengths."""
+    cfg = Config.fromfile(path)
+    assert cfg.model_wrapper_cfg.type == 'SCAIDistributedDataParallel'
+    assert cfg.default_hooks.scai_train_check.type == 'SCAITrainCheckHook'
+    sched, pre = cfg.param_scheduler, cfg.model.train_cfg.scai.pretrain_epochs
+    assert set(sched) == {'phi', 'gamma', 'corr'}
+    assert [s.get('begin', 0) for s in sched.phi] == [0] and sched.phi[0].end == pre
+    assert [s.get('begin', 0) for s in sched.gamma] == [0]
+    assert [s.begin for s in sched.corr] == [pre]
+    # one flip convention: the benchmark's shift_heatmap=True for MSRA heatmaps
+    decoder = cfg.model.head.base_head.decoder.type
+    assert cfg.model.test_cfg.shift_heatmap is (decoder != 'UDPHeatmap')

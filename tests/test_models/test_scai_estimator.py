@@ -92,3 +92,60 @@ def test_optimizer_config_must_name_the_three_networks(model_and_optim):
     assert isinstance(optim, OptimWrapperDict) and set(optim.keys()) == {'phi', 'gamma', 'corr'}
     with pytest.raises(TypeError, match='SCAIOptimWrapperConstructor'):
         model.train_step(fake_batch(2), optim['phi'])
+
+
+def amp_optim(model, **shared):
+    """The optim_wrapper config as ``tools/train.py --amp`` leaves it: type and
+    loss_scale at the top level, next to the per-network configs."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = dict(constructor='SCAIOptimWrapperConstructor', **shared,
+               phi=dict(optimizer=dict(type='SGD', lr=0.1)),
+               gamma=dict(optimizer=dict(type='SGD', lr=0.1)),
+               corr=dict(optimizer=dict(type='SGD', lr=0.1)))
+    return build_optim_wrapper(model, cfg)
+
+
+def test_amp_and_clip_grad_apply_to_every_network_step():
+    from mmengine.optim import AmpOptimWrapper
+    model = build(tiny_scai_cfg())
+    optim = amp_optim(model, type='AmpOptimWrapper', loss_scale='dynamic',
+                      clip_grad=dict(max_norm=1e-4))
+    for name in ('phi', 'gamma', 'corr'):
+        assert type(optim[name]) is AmpOptimWrapper
+        assert optim[name].clip_grad_kwargs == dict(max_norm=1e-4)
+    nets = model.scai_networks()
+    dtypes = {}  # output dtypes of each network's convolutions
+    hooks = [conv.register_forward_hook(
+        lambda m, i, o, n=n: dtypes.setdefault(n, set()).add(o.dtype))
+        for n, net in nets.items() for conv in net.modules()
+        if isinstance(conv, torch.nn.Conv2d)]
+    for epoch in (0, 1):
+        before = {n: snapshot(m) for n, m in nets.items()}
+        logs = run_steps(model, optim, epoch, steps=1)
+        assert torch.isfinite(logs['loss'])
+        stepped = ('phi', 'gamma') if epoch == 0 else ('corr', 'gamma')
+        for n in stepped:  # SGD lr 0.1, gradient clipped to norm 1e-4: a tiny step
+            moved = max((nets[n].state_dict()[k] - v).abs().max().item()
+                        for k, v in before[n].items())
+            assert 0 < moved <= 0.1 * 1e-4 + 1e-7, (n, moved)
+    for h in hooks:
+        h.remove()
+    # every network ran under its wrapper's autocast (bfloat16 on the CPU)
+    assert all(dtypes[n] == {torch.bfloat16} for n in ('phi', 'gamma', 'corr')), dtypes
+
+
+def test_network_configs_override_the_shared_keys():
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    model = build(tiny_scai_cfg())
+    cfg = dict(constructor='SCAIOptimWrapperConstructor', type='AmpOptimWrapper',
+               clip_grad=dict(max_norm=1.),
+               phi=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3)),
+               gamma=dict(optimizer=dict(type='Adam', lr=1e-3), clip_grad=None),
+               corr=dict(optimizer=dict(type='Adam', lr=1e-3)))
+    from mmengine.optim import build_optim_wrapper
+    optim = build_optim_wrapper(model, cfg)
+    assert type(optim['phi']) is OptimWrapper and type(optim['corr']) is AmpOptimWrapper
+    assert optim['phi'].clip_grad_kwargs == dict(max_norm=1.)
+    assert not optim['gamma'].clip_grad_kwargs
+    with pytest.raises(ValueError, match='its own optimizer'):
+        SCAIOptimWrapperConstructor(dict(OPTIM, optimizer=dict(type='Adam')))

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,44 @@ def test_refinement_never_ends_above_the_base_self_error():
         state, err, stats = head.refiner.refine(inp, rounds=3, tol=0.)
     assert (err <= stats['E_base'] + 1e-6).all()
     assert (stats['rounds'] <= 3).all()
+
+
+def test_untrained_refiner_warns_once_and_returns_the_base():
+    base = build(tiny_base_cfg())
+    scai = build(tiny_scai_cfg())  # chain_labelled all 0: the refiner never trained
+    copy_base(scai, base)
+    x, samples = torch.rand(2, 3, 128, 96), fake_samples(2)
+    with pytest.warns(UserWarning, match='SCAI refines no chain, so the predictions are '
+                      "exactly the base model's: the refiner was never trained"):
+        out = predict(scai, x, samples)
+    for r, o in zip(predict(base, x, samples), out):
+        np.testing.assert_array_equal(r.pred_instances.keypoints, o.pred_instances.keypoints)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # once only
+        predict(scai, x, samples)
+
+
+def test_every_chain_disabled_warns():
+    scai = build(tiny_scai_cfg(chains=dict(layout='coco', disabled=(
+        'left_arm', 'right_arm', 'left_leg', 'right_leg', 'left_head', 'right_head'))))
+    scai.head.chain_labelled.fill_(1)
+    with pytest.warns(UserWarning, match='every chain is disabled'):
+        predict(scai, torch.rand(1, 3, 128, 96), fake_samples(1))
+
+
+@pytest.mark.parametrize('codec, shift', [(MSRA, True), (DARK, True), (UDP, False)],
+                         ids=['msra', 'dark', 'udp'])
+def test_flip_shift_defaults_to_mmpose_configs_convention(codec, shift):
+    """Without ``shift_heatmap`` in test_cfg, the flip average shifts as MMPose's
+    configs do for the codec: equal to the explicit setting, unequal to the other."""
+    model = build(tiny_scai_cfg(codec, flip_test=True)).eval()
+    assert model.head.default_shift_heatmap() is shift
+    x, samples = torch.rand(2, 3, 128, 96), fake_samples(2)
+    feats = [model.extract_feat(x), model.extract_feat(x.flip(-1))]
+    maps = {}
+    for key, cfg in (('default', {}), (True, dict(shift_heatmap=True)),
+                     (False, dict(shift_heatmap=False))):
+        with torch.no_grad():
+            maps[key] = model.head.base_heatmaps(feats, samples, dict(flip_test=True, **cfg))[0]
+    assert torch.equal(maps['default'], maps[shift])
+    assert not torch.equal(maps['default'], maps[not shift])

@@ -1,3 +1,4 @@
+from .scai_train_check_hook import SCAITrainCheckHook
 from .scai_tta_hook import SCAITTAHook
 
-__all__ = ['SCAITTAHook']
+__all__ = ['SCAITrainCheckHook', 'SCAITTAHook']

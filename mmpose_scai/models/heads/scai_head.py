@@ -82,6 +82,7 @@ class SCAIHead(BaseHead):
         self.adapter = None  # a TestTimeAdapter, set from test_cfg or by SCAITTAHook
         self._warned_disabled = False
         self._warned_masked = False
+        self._warned_none = False
         self._register_load_state_dict_pre_hook(self._remap_base_keys)
 
     # ------------------------------------------------------------ base model
@@ -103,7 +104,12 @@ class SCAIHead(BaseHead):
 
     def base_heatmaps(self, feats: Features, batch_data_samples: OptSampleList,
                       test_cfg: ConfigType) -> Tuple[Tensor, Tensor]:
-        """Base heatmaps, flip-averaged under ``flip_test``; f from the unflipped pass."""
+        """Base heatmaps, flip-averaged under ``flip_test``; f from the unflipped pass.
+
+        ``shift_heatmap`` comes from the (wrapped MMPose config's) ``test_cfg``; where
+        it is absent, it follows MMPose's configs: True, but False for a
+        ``UDPHeatmap`` codec (:meth:`default_shift_heatmap`).
+        """
         if not test_cfg.get('flip_test', False):
             return self.base_forward(feats)
         assert isinstance(feats, list) and len(feats) == 2
@@ -112,8 +118,13 @@ class SCAIHead(BaseHead):
             self.base_forward(feats[1])[0],
             flip_mode=test_cfg.get('flip_mode', 'heatmap'),
             flip_indices=batch_data_samples[0].metainfo['flip_indices'],
-            shift_heatmap=test_cfg.get('shift_heatmap', False))
+            shift_heatmap=test_cfg.get('shift_heatmap', self.default_shift_heatmap()))
         return (heatmaps + flipped) * 0.5, f
+
+    def default_shift_heatmap(self) -> bool:
+        """MMPose's flip convention: its MSRA-heatmap configs shift the flipped
+        heatmap by one pixel, its UDP configs do not."""
+        return type(self.base_head.decoder).__name__ != 'UDPHeatmap'
 
     # -------------------------------------------------------------- testing
     def enabled_chains(self) -> Tensor:
@@ -140,7 +151,17 @@ class SCAIHead(BaseHead):
             tuple: refined heatmaps (Tensor[B, K, h, w]), E_s per chain (Tensor[B, G],
             NaN for chains not refined), statistics.
         """
-        inp = self.refiner.prepare(heatmaps, f, self.enabled_chains())
+        enabled = self.enabled_chains()
+        inp = self.refiner.prepare(heatmaps, f, enabled)
+        if test_cfg.get('refine', True) and not enabled.any() and not self._warned_none:
+            untrained = not (self.chain_labelled > 0).any()
+            warnings.warn(
+                'SCAI refines no chain, so the predictions are exactly the base '
+                'model\'s: ' + ('the refiner was never trained (no chain saw a labelled '
+                'keypoint; a base checkpoint without SCAI weights?). Train it with '
+                '`mim train` on a SCAI config, or load a SCAI checkpoint.'
+                if untrained else 'every chain is disabled (chains.disabled).'))
+            self._warned_none = True
         if not test_cfg.get('refine', True):
             err, _ = self.refiner.self_error(inp, inp.base)
             return heatmaps, err.masked_fill(~inp.valid, float('nan')), {}

@@ -21,5 +21,13 @@ model = dict(
 
 train_cfg = dict(max_epochs=6, val_interval=1)
 optim_wrapper = dict(_delete_=True, **_base_.scai_optim_wrapper)
-param_scheduler = _base_.scai_param_scheduler
-default_hooks = dict(checkpoint=dict(save_best=None, interval=1, max_keep_ckpts=1))
+# per-network schedules as in scai_heatmap.py, with this config's stage lengths:
+# Φ decays over its 3 pre-training epochs, C from epoch 3 (its stage's start) on
+param_scheduler = dict(
+    _delete_=True,
+    phi=[dict(type='ExponentialLR', gamma=0.97, by_epoch=True, begin=0, end=3)],
+    gamma=[dict(type='ExponentialLR', gamma=0.97, by_epoch=True, begin=0)],
+    corr=[dict(type='ExponentialLR', gamma=0.97, by_epoch=True, begin=3)])
+default_hooks = dict(
+    checkpoint=dict(save_best=None, interval=1, max_keep_ckpts=1),
+    **_base_.scai_default_hooks)

@@ -1,0 +1,3 @@
+from .scai_distributed import SCAIDistributedDataParallel
+
+__all__ = ['SCAIDistributedDataParallel']
