@@ -30,7 +30,7 @@ model = dict(type='SCAIPoseEstimator', backbone=dict(depth=18, init_cfg=None),
                        **_base_.scai_head),
              train_cfg=_base_.scai_train_cfg, test_cfg=dict(_base_.scai_test_cfg))
 optim_wrapper = dict(_delete_=True, **_base_.scai_optim_wrapper)
-param_scheduler = _base_.scai_param_scheduler
+param_scheduler = dict(_delete_=True, **_base_.scai_param_scheduler)
 '''
 
 
@@ -67,7 +67,7 @@ def test_scoped_modules_build_without_registry_warnings(tmp_path, monkeypatch):
         model = MODELS.build(cfg.model)
         from mmengine.optim import build_optim_wrapper
         optim = build_optim_wrapper(model, cfg.optim_wrapper)
-        PARAM_SCHEDULERS.build(cfg.param_scheduler[0],
+        PARAM_SCHEDULERS.build(cfg.param_scheduler['phi'][0],
                                default_args=dict(optimizer=optim['phi']))
         HOOKS.build(dict(type='SCAITTAHook', preset='default', _scope_='mmpose_scai'))
     warnings = [c.args[0] for c in log.call_args_list

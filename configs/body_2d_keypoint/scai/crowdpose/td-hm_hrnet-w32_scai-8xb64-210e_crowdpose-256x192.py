@@ -25,4 +25,5 @@ model = dict(
     test_cfg=dict(_base_.scai_test_cfg))
 
 optim_wrapper = dict(_delete_=True, **_base_.scai_optim_wrapper)
-param_scheduler = _base_.scai_param_scheduler
+param_scheduler = dict(_delete_=True, **_base_.scai_param_scheduler)
+default_hooks = _base_.scai_default_hooks
