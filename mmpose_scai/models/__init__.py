@@ -1,3 +1,4 @@
+from .backbones import BlazePoseGHUM, SigmoidConv2d
 from .lite import ChainMLP, SCAILiteRefiner
 from .losses import ChainHeatmapLoss, CorrectionLoss
 from .networks import ChainConvNet
@@ -8,5 +9,5 @@ from .scai_head import SCAIHead
 __all__ = [
     'ChainConvNet', 'ChainHeatmapLoss', 'CorrectionLoss', 'ChainInputs', 'ChainState',
     'SCAIRefiner', 'SCAIHead', 'SCAIPoseEstimator', 'SCAIOptimWrapperConstructor',
-    'SCAILiteRefiner', 'ChainMLP'
+    'SCAILiteRefiner', 'ChainMLP', 'BlazePoseGHUM', 'SigmoidConv2d'
 ]
