@@ -33,11 +33,12 @@ class WeightsError(RuntimeError):
     """No source gave the expected file."""
 
 
-def cache_dir() -> str:
-    """``$SCAI_CACHE_DIR`` or ``~/.cache/mmpose_scai`` (created)."""
+def cache_dir(create: bool = True) -> str:
+    """``$SCAI_CACHE_DIR`` or ``~/.cache/mmpose_scai`` (created unless ``create=False``)."""
     path = os.environ.get(CACHE_ENV) or osp.join('~', '.cache', 'mmpose_scai')
     path = osp.abspath(osp.expanduser(path))
-    os.makedirs(path, exist_ok=True)
+    if create:
+        os.makedirs(path, exist_ok=True)
     return path
 
 
@@ -115,21 +116,28 @@ def fetch_blazepose(arch: str = 'heavy',
                        f'\nPut a copy at {path} to skip the download.')
 
 
+def blazepose_checkpoint_path(arch: str = 'heavy', cache: Optional[str] = None) -> str:
+    """Where :func:`blazepose_checkpoint` puts the converted checkpoint (no I/O: for
+    ``load_from`` in configs; ``tools/fetch_blazepose.py`` creates the file)."""
+    return osp.join(cache or cache_dir(create=False),
+                    f'blazepose-ghum-{arch}_coco-256x256-{BLAZEPOSE_SHA256[arch][:8]}'
+                    f'-v{CONVERTER_VERSION}.pth')
+
+
 def blazepose_checkpoint(arch: str = 'heavy', cache: Optional[str] = None) -> str:
     """Path of the MMPose checkpoint converted from ``pose_landmark_<arch>.tflite``
-    (17 COCO heatmaps), converted and cached on first use."""
+    (17 COCO heatmaps), fetched, converted and cached on first use."""
     import torch
 
     from mmpose_scai.models.backbones.blazepose_tflite import convert_blazepose
+    path = blazepose_checkpoint_path(arch, cache)
+    if osp.isfile(path):
+        return path
     tflite_path = fetch_blazepose(arch, cache)
-    sha = BLAZEPOSE_SHA256[arch]
-    path = osp.join(osp.dirname(tflite_path), f'blazepose-ghum-{arch}_coco-256x256-'
-                    f'{sha[:8]}-v{CONVERTER_VERSION}.pth')
-    if not osp.isfile(path):
-        ckpt = convert_blazepose(tflite_path, arch, meta=dict(
-            source=f'{NPM_PACKAGE}: package/pose_landmark_{arch}.tflite',
-            source_sha256=sha, license='Apache-2.0'))
-        part = f'{path}.{os.getpid()}.part'
-        torch.save(ckpt, part)
-        os.replace(part, path)
+    ckpt = convert_blazepose(tflite_path, arch, meta=dict(
+        source=f'{NPM_PACKAGE}: package/pose_landmark_{arch}.tflite',
+        source_sha256=BLAZEPOSE_SHA256[arch], license='Apache-2.0'))
+    part = f'{path}.{os.getpid()}.part'
+    torch.save(ckpt, part)
+    os.replace(part, path)
     return path
