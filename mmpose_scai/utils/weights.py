@@ -8,6 +8,7 @@ Files are cached outside git, under ``$SCAI_CACHE_DIR`` (default
    (``npm pack``), which ships the same files under ``package/``.
 """
 import hashlib
+import io
 import os
 import os.path as osp
 import shutil
@@ -137,7 +138,10 @@ def blazepose_checkpoint(arch: str = 'heavy', cache: Optional[str] = None) -> st
     ckpt = convert_blazepose(tflite_path, arch, meta=dict(
         source=f'{NPM_PACKAGE}: package/pose_landmark_{arch}.tflite',
         source_sha256=BLAZEPOSE_SHA256[arch], license='Apache-2.0'))
+    buffer = io.BytesIO()  # not torch.save(path): its archive name would vary the sha256
+    torch.save(ckpt, buffer)
     part = f'{path}.{os.getpid()}.part'
-    torch.save(ckpt, part)
+    with open(part, 'wb') as f:
+        f.write(buffer.getvalue())
     os.replace(part, path)
     return path
