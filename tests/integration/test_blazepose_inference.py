@@ -1,0 +1,55 @@
+"""The BlazePose config + converted checkpoint through MMPose's own inference API.
+
+Builds the LSPET config's model, loads the checkpoint written by
+:func:`blazepose_checkpoint` (fetched and converted on first use) and runs
+``inference_topdown`` on a real LSPET-test photo with its GT box: the prediction must
+land on that person's labelled joints.
+"""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from mmpose_scai.utils import blazepose_checkpoint, repo_root
+
+CONFIG = osp.join(repo_root(), 'configs', 'body_2d_keypoint', 'topdown_heatmap',
+                  'blazepose', 'td-hm_blazepose-ghum-heavy_lspet-256x256.py')
+LSPET = osp.join(repo_root(), 'data', 'demo', 'lspet')
+IMAGE_ID = 52  # a person with all 12 limb joints labelled
+
+
+@pytest.fixture(scope='module')
+def model():
+    from mmpose.apis import init_model
+    torch.manual_seed(0)
+    return init_model(CONFIG, blazepose_checkpoint('heavy'), device='cpu')
+
+
+def test_checkpoint_loads_exactly(model):
+    state = torch.load(blazepose_checkpoint('heavy'), map_location='cpu')['state_dict']
+    own = model.state_dict()
+    assert set(state) == set(own)
+    for k, v in state.items():
+        assert torch.equal(own[k], v), k
+
+
+def test_inference_topdown_finds_the_person(model):
+    from mmpose.apis import inference_topdown
+    with open(osp.join(LSPET, 'annotations', 'test.json')) as f:
+        ann = next(a for a in json.load(f)['annotations'] if a['image_id'] == IMAGE_ID)
+    x, y, w, h = ann['bbox']
+    gt = np.asarray(ann['keypoints'], dtype=np.float32).reshape(17, 3)
+    labelled = gt[:, 2] > 0
+    assert labelled.sum() == 12
+    (result, ) = inference_topdown(model, osp.join(LSPET, 'images', f'im{IMAGE_ID:05d}.jpg'),
+                                   np.array([[x, y, x + w, y + h]]), bbox_format='xyxy')
+    pred = result.pred_instances.keypoints[0]
+    scores = result.pred_instances.keypoint_scores[0]
+    assert pred.shape == (17, 2) and ((scores >= 0) & (scores <= 1)).all()
+    err = np.linalg.norm(pred[labelled] - gt[labelled, :2], axis=-1) / max(w, h)
+    # every labelled joint within 10 % of the box's longer side, most within 5 %
+    assert err.max() < 0.10, err
+    assert np.median(err) < 0.05, err
+    assert scores[labelled].mean() > 0.5
