@@ -18,7 +18,7 @@ from mmpose_scai.utils.weights import blazepose_checkpoint, fetch_blazepose, sha
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--arch', default='heavy', choices=['heavy'])
+    parser.add_argument('--arch', default='heavy', choices=['heavy', 'full', 'lite'])
     parser.add_argument('--cache', default=None, help='default: $SCAI_CACHE_DIR')
     parser.add_argument('--quiet', action='store_true', help='print the path only')
     args = parser.parse_args()

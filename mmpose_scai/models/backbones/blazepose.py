@@ -7,7 +7,9 @@ upsamplings, back to 1/4 of the input. The model's heatmap layer is a 1x1 convol
 that 48-channel map; here it belongs to the head (see :class:`SigmoidConv2d`), so the
 backbone's output is the context f that a :class:`SCAIHead` reads.
 
-Weights come from the ``.tflite`` file, see :func:`load_blazepose_tflite`.
+The full and lite landmark models have the same layout, shallower and narrower (lite's
+decoder is 32 channels wide). Weights come from the ``.tflite`` files, see
+:func:`load_blazepose_tflite`.
 """
 from typing import List, Tuple
 
@@ -21,10 +23,10 @@ from mmpose.models.backbones.base_backbone import BaseBackbone
 from mmpose.registry import MODELS
 
 # Per stage, (out_channels, mid_channels, kernel_size, stride) of each inverted residual
-# block; read off the tflite graph (stage i ends at 1/2^(i+2) of the input).
+# block; read off the tflite graphs (stage i ends at 1/2^(i+2) of the input).
 ARCH_SETTINGS = {
     'heavy': dict(
-        stem_channels=24,
+        stem_channels=(24, 24),
         stages=[
             [(32, 96, 3, 2), (32, 128, 3, 1), (32, 192, 3, 1), (32, 192, 3, 1)],
             [(56, 192, 5, 2)] + [(56, 336, 5, 1)] * 3,
@@ -34,6 +36,28 @@ ARCH_SETTINGS = {
         ],
         top_channels=1632,
         out_channels=48),
+    'full': dict(
+        stem_channels=(24, 16),
+        stages=[
+            [(24, 64, 3, 2), (24, 144, 3, 1)],
+            [(32, 144, 5, 2), (32, 192, 5, 1)],
+            [(64, 192, 3, 2), (64, 384, 3, 1), (64, 384, 3, 1), (88, 384, 5, 1),
+             (88, 528, 5, 1), (88, 528, 5, 1)],
+            [(144, 528, 5, 2)] + [(144, 864, 5, 1)] * 3,
+        ],
+        top_channels=864,
+        out_channels=48),
+    'lite': dict(
+        stem_channels=(24, 8),
+        stages=[
+            [(16, 32, 3, 2), (16, 96, 3, 1)],
+            [(24, 96, 5, 2), (24, 144, 5, 1)],
+            [(40, 144, 3, 2), (40, 240, 3, 1), (40, 240, 3, 1), (56, 240, 5, 1),
+             (56, 336, 5, 1), (56, 336, 5, 1)],
+            [(96, 336, 5, 2)] + [(96, 576, 5, 1)] * 3,
+        ],
+        top_channels=576,
+        out_channels=32),
 }
 
 
@@ -107,7 +131,8 @@ class BlazePoseGHUM(BaseBackbone):
     256x256 for the released weights.
 
     Args:
-        arch (str): Variant; only ``'heavy'`` is implemented.
+        arch (str): ``'heavy'`` (10.46 M parameters, 48 output channels), ``'full'``
+            (48 channels) or ``'lite'`` (32 channels), after the three landmark models.
         init_cfg (dict, optional): Init config, e.g. ``dict(type='Pretrained',
             checkpoint=..., prefix='backbone.')`` for a converted checkpoint.
 
@@ -124,10 +149,10 @@ class BlazePoseGHUM(BaseBackbone):
                            f'choose from {list(ARCH_SETTINGS)}.')
         cfg = ARCH_SETTINGS[arch]
         self.arch = arch
-        c = cfg['stem_channels']
+        c0, c = cfg['stem_channels']
         # 1/2: a strided 3x3 conv and a depthwise-separable block without residual
         self.stem = nn.Sequential(
-            conv(3, c, 3, stride=2), InvertedResidual(c, c, c, residual=False))
+            conv(3, c0, 3, stride=2), InvertedResidual(c0, c, c0, residual=False))
         self.stages = nn.ModuleList()
         for blocks in cfg['stages']:
             layers = []
@@ -147,7 +172,8 @@ class BlazePoseGHUM(BaseBackbone):
         self.out_channels = out
 
     def forward(self, x: Tensor) -> Tuple[Tensor]:
-        """Tensor[B, 3, 256, 256] (RGB in [0, 1]) -> (Tensor[B, 48, 64, 64],)."""
+        """Tensor[B, 3, 256, 256] (RGB in [0, 1]) -> (Tensor[B, 48, 64, 64],) (32
+        channels for ``'lite'``)."""
         feats = []
         x = self.stem(x)
         for stage in self.stages:
@@ -159,6 +185,10 @@ class BlazePoseGHUM(BaseBackbone):
             x = F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
             x = x + lateral(feat)
         return (x, )
+
+    def train(self, mode: bool = True) -> 'BlazePoseGHUM':
+        super().train(mode)
+        return self  # BaseBackbone.train returns None, which breaks `.eval()` chaining
 
     def convs_in_order(self) -> Tuple[List[nn.Conv2d], List[List[nn.Conv2d]]]:
         """The encoder's and top block's convolutions in data-flow order, and each

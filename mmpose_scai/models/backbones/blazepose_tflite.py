@@ -183,8 +183,8 @@ def load_blazepose_tflite(backbone: BlazePoseGHUM, path: str,
         num_landmarks (int): Channels of the heatmap output.
 
     Returns:
-        tuple: the heatmap layer's weight (Tensor[39, 48, 1, 1]) and bias
-        (Tensor[39]), for the head.
+        tuple: the heatmap layer's weight (Tensor[39, C, 1, 1], C = 48 or 32 for
+        lite) and bias (Tensor[39]), for the head.
     """
     graph = TFLiteGraph(path)
     final = _find_heatmap_conv(graph, num_landmarks)
@@ -215,7 +215,7 @@ def convert_blazepose(path: str,
     """An MMPose checkpoint of a ``TopdownPoseEstimator`` from the ``.tflite`` file.
 
     Keys are ``backbone.*`` (:class:`BlazePoseGHUM`) and ``head.final_layer.*`` (a
-    ``HeatmapHead`` with ``in_channels=48``, no deconv/conv layers and a 1x1 final
+    ``HeatmapHead`` with ``in_channels=48`` (32 for lite), no deconv/conv layers and a 1x1 final
     layer), the heatmap rows of ``indices`` (default: the 17 COCO keypoints).
 
     Returns:

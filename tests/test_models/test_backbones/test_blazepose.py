@@ -16,8 +16,8 @@ from mmpose_scai.models.backbones import (BLAZEPOSE_COCO_INDICES, BlazePoseGHUM,
 from mmpose_scai.utils import repo_root
 from mmpose_scai.utils import weights as weights_mod
 
-# Max abs difference of the heatmap logits (about -100 ... +4). Measured: <= 3.2e-4 on
-# these crops against the interpreter's reference kernels (7.6e-4 with XNNPACK).
+# Max abs difference of the heatmap logits (about -100 ... +4). Measured on these crops
+# against the interpreter's reference kernels: heavy <= 3.2e-4 (7.6e-4 with XNNPACK).
 LOGIT_TOL = 1e-3
 DEMO = osp.join(repo_root(), 'data', 'demo')
 
@@ -27,12 +27,17 @@ def tflite_path() -> str:
     return weights_mod.fetch_blazepose('heavy')
 
 
-@pytest.fixture(scope='module')
-def model_and_head(tflite_path):
-    model = BlazePoseGHUM('heavy')
+def load(arch: str):
+    model = BlazePoseGHUM(arch)
     model.eval()
-    weight, bias = load_blazepose_tflite(model, tflite_path)
-    return model, weight, bias
+    path = weights_mod.fetch_blazepose(arch)
+    weight, bias = load_blazepose_tflite(model, path)
+    return path, model, weight, bias
+
+
+@pytest.fixture(scope='module')
+def model_and_head():
+    return load('heavy')[1:]
 
 
 def real_crops():
@@ -69,6 +74,10 @@ def test_blazepose_shapes_and_params():
     # the heatmap subgraph has 10.47 M parameters, 39 x 49 of them in the heatmap layer
     n = sum(p.numel() for p in model.parameters())
     assert n + 39 * 49 == 10_465_711
+    lite = BlazePoseGHUM('lite')
+    lite.eval()
+    with torch.no_grad():
+        assert lite(torch.rand(1, 3, 256, 256))[0].shape == (1, 32, 64, 64)
     with pytest.raises(KeyError, match='Unknown BlazePose arch'):
         BlazePoseGHUM('tiny')
 
@@ -81,15 +90,16 @@ def test_sigmoid_conv2d_is_a_conv2d():
                                                                  layer.bias)))
 
 
-def test_parity_with_tflite_interpreter(tflite_path, model_and_head):
+@pytest.mark.parametrize('arch', ['heavy', 'full', 'lite'])
+def test_parity_with_tflite_interpreter(arch):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    tflite_path, model, weight, bias = load(arch)
     interpreter = Interpreter(
         model_path=tflite_path, num_threads=1,
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
     (inp, ) = interpreter.get_input_details()
     (out, ) = [d for d in interpreter.get_output_details() if d['name'] == 'Identity_3']
-    model, weight, bias = model_and_head
     idx = list(BLAZEPOSE_COCO_INDICES)
     crops = real_crops()
     assert len(crops) == 4
@@ -125,6 +135,8 @@ def test_tflite_layout_mismatch_is_an_error(tflite_path):
     model.stages[0][1].layers[1][0].padding = (0, 0)  # a depthwise 3x3 without padding
     with pytest.raises(ValueError, match='weight/stride/padding'):
         load_blazepose_tflite(model, tflite_path)
+    with pytest.raises(ValueError, match="is this the 'heavy' model"):
+        load_blazepose_tflite(BlazePoseGHUM('heavy'), weights_mod.fetch_blazepose('lite'))
 
 
 def test_fetch_names_both_sources_when_both_fail(tmp_path, monkeypatch):
