@@ -79,3 +79,25 @@ def test_rotation_tta_turns_an_inverted_person_upright(model):
     assert np.median(errors[False]) > 0.2
     assert list(result.pred_instances.rotation) == [180]
     assert errors[True].max() < 0.15 and np.median(errors[True]) < 0.06
+
+
+def test_scai_head_wraps_the_blazepose_head(model):
+    """The BlazePose head as a SCAIHead's base: f is the backbone's 48-channel map, the
+    checkpoint's ``head.*`` keys land in ``base_head``, and the heatmaps are the
+    estimator's (in [0, 1])."""
+    from mmpose.registry import MODELS
+    head = MODELS.build(dict(type='SCAIHead', base_head=model.cfg.model.head))
+    assert head.base_head.final_layer.in_channels == 48
+    state = torch.load(blazepose_checkpoint('heavy'), map_location='cpu')['state_dict']
+    head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith('head.')},
+                         strict=False)
+    torch.testing.assert_close(head.base_head.final_layer.weight,
+                               state['head.final_layer.weight'])
+    head.eval()
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 256, 256))
+        heatmaps, f = head.base_forward(feats)
+        expected = model.head(feats)
+    assert f.shape == (1, 48, 64, 64)
+    torch.testing.assert_close(heatmaps, expected)
+    assert heatmaps.min() >= 0 and heatmaps.max() <= 1
