@@ -8,8 +8,7 @@ from .compat import apply_compat
 
 apply_compat()
 
-from . import datasets, models  # noqa: E402,F401  (registers SCAI modules)
-from . import engine  # noqa: E402,F401  (registers SCAITTAHook)
+from . import datasets, engine, models  # noqa: E402,F401  (register SCAI modules)
 from .chains import KeypointChains  # noqa: E402
 from .version import __version__  # noqa: E402
 

@@ -213,10 +213,4 @@ class KeypointChains:
                            torch.full_like(num, float('nan')))
 
 
-def build_chains(keypoint_names: Sequence[str], cfg: Optional[dict] = None
-                 ) -> KeypointChains:
-    """Build :class:`KeypointChains` from a head's ``chains`` config dict."""
-    return KeypointChains(keypoint_names, **(cfg or {}))
-
-
-__all__ = ['CHAIN_LAYOUTS', 'KeypointChains', 'build_chains', 'SLOTS']
+__all__ = ['CHAIN_LAYOUTS', 'KeypointChains', 'SLOTS']

@@ -7,9 +7,14 @@ from typing import Dict, Optional
 
 import pytest
 
-from mmpose_scai.utils import DataRootError, is_ci, is_demo_root, resolve_data_root
+from benchmarks.data_root import (DATA_ROOT_ENV, DataRootError, is_ci, is_demo_root,
+                                   resolve_data_root)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:  # the configs read $SCAI_DATA_ROOT; the data_root fixture checks it again
+    os.environ[DATA_ROOT_ENV] = resolve_data_root(allow_demo=not is_ci())
+except DataRootError:
+    pass
 _skipped = []
 
 
@@ -23,6 +28,7 @@ def data_root() -> str:
         if is_ci():
             pytest.fail(f'CI=true and no shared data: {e}', pytrace=False)
         raise
+    os.environ[DATA_ROOT_ENV] = root  # the configs read it (and so do subprocesses)
     return root
 
 

@@ -7,10 +7,10 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 
 from mmpose.registry import MODELS
-from mmpose_scai.adaptation import PRESETS, TestTimeAdapter
-from mmpose_scai.models.heatmaps import render_gaussians, virtual_heatmaps
-from mmpose_scai.models.scai_head import ChainTargets
-from mmpose_scai.utils import repo_root
+from mmpose_scai.tta import PRESETS, TestTimeAdapter
+from mmpose_scai.models.utils.heatmaps import render_gaussians, virtual_heatmaps
+from mmpose_scai.structures import ChainTargets
+from benchmarks.data_root import repo_root
 
 # A COCO-17 person in a 24x32 heatmap (x, y), limbs bent at random around it.
 TEMPLATE = torch.tensor(
@@ -132,13 +132,18 @@ def test_invalid_options_are_clear_errors(kwargs, match):
         TestTimeAdapter.from_cfg(kwargs)
 
 
+def options(adapter: TestTimeAdapter) -> dict:
+    guard = adapter.drift_guard
+    return dict(vars(adapter), drift_guard=(guard.k, guard.recent.maxlen))
+
+
 @pytest.mark.parametrize('name, file', [('default', 'scai_tta.py'),
                                         ('paper', 'scai_tta_paper.py')])
 def test_config_snippets_equal_the_presets(name, file):
     hook = Config.fromfile(osp.join(repo_root(), 'configs', '_base_', file)).custom_hooks
     assert len(hook) == 1 and hook[0]['type'] == 'SCAITTAHook'
     opts = {k: v for k, v in hook[0].items() if k not in ('type', 'phases')}
-    assert vars(TestTimeAdapter.from_cfg(opts)) == vars(TestTimeAdapter.from_cfg(
+    assert options(TestTimeAdapter.from_cfg(opts)) == options(TestTimeAdapter.from_cfg(
         dict(preset=name)))
     assert set(PRESETS) == {'default', 'paper'}
 
@@ -285,9 +290,10 @@ def test_drift_guard_resets_a_diverged_C(refiner):
     out = run(guarded, refiner, inp)
     run(unguarded, refiner, inp)
     assert [r["drift_resets"] for r in guarded.history] == [0, 0, 0, 0, 1], (
-        list(guarded._recent), list(unguarded._recent))
-    assert guarded.drift_resets == 1 and unguarded.drift_resets == 0
-    assert unguarded._recent[-1] > 1.5 * guarded._recent[-1]  # the diverged C's E_s
+        list(guarded.drift_guard.recent), list(unguarded.drift_guard.recent))
+    assert guarded.drift_guard.resets == 1 and unguarded.drift_guard.resets == 0
+    # the diverged C's E_s:
+    assert unguarded.drift_guard.recent[-1] > 1.5 * guarded.drift_guard.recent[-1]
     assert same_state(trained, corr_state(refiner))
     # after the reset the batch runs exactly as an episodic one from the trained C
     episodic = run(TestTimeAdapter(**dict(kw, mode='episodic')), refiner, inp)

@@ -1,4 +1,4 @@
-"""``mmpose_scai.cost``: peak memory, interleaved timing and the cost summary.
+"""``benchmarks.cost``: peak memory, interleaved timing and the cost summary.
 
 No timing thresholds: the tests check structure, counts and memory that a call must
 (or must not) allocate, which holds on any machine load.
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_scai.cost import (cost_summary, interleaved_seconds, peak_memory,
+from benchmarks.cost import (cost_summary, interleaved_seconds, peak_memory,
                               pipeline_closures, refinement_latency, worst_case)
 from tests.test_models.builders import build, tiny_scai_cfg
 

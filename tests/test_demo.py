@@ -1,4 +1,4 @@
-"""``mmpose_scai.demo`` (``make demo``): cached checkpoints, tiny training on real
+"""``benchmarks.demo`` (``make demo``): cached checkpoints, tiny training on real
 data, the comparison rows and the before/after overlays."""
 import json
 import os
@@ -7,9 +7,9 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmpose_scai.demo import (ROWS, DemoSettings, cached_models, most_changed, run_demo,
+from benchmarks.demo import (ROWS, DemoSettings, cached_models, most_changed, run_demo,
                               table)
-from mmpose_scai.utils import repo_root
+from benchmarks.data_root import repo_root
 
 DEMO_ROOT = osp.join(repo_root(), 'data', 'demo')
 
@@ -88,7 +88,7 @@ def test_draw_overlays_writes_three_panels(tmp_path):
     import mmcv
 
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    from mmpose_scai.demo import draw_overlays
+    from benchmarks.demo import draw_overlays
 
     root = osp.join(DEMO_ROOT, 'lspet')
     with open(osp.join(root, 'annotations', 'test.json')) as f:
@@ -120,7 +120,7 @@ def test_split_datasets_on_the_embedded_subset():
     other 6; benchmark models are tested on the first ``test_images``."""
     from mmengine.config import Config
 
-    from mmpose_scai.demo import SCAI_CONFIG, _datasets, split_datasets
+    from benchmarks.demo import SCAI_CONFIG, _datasets, split_datasets
     cfg = Config.fromfile(osp.join(repo_root(), SCAI_CONFIG))
     s = DemoSettings(test_images=200)
     train, _ = _datasets(s, DEMO_ROOT)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
-from mmpose_scai.adaptation import TestTimeAdapter
-from mmpose_scai.models.heatmaps import render_gaussians
+from mmpose_scai.tta import TestTimeAdapter
+from mmpose_scai.models.utils.heatmaps import render_gaussians
 
 register_all_modules(init_default_scope=True)
 W, H, STRIDE = 12, 16, 4

@@ -12,9 +12,9 @@ from mmengine.logging import MessageHub
 from mmengine.runner import load_checkpoint, save_checkpoint
 
 from mmpose.registry import HOOKS, MODELS
-from mmpose_scai.adaptation import TestTimeAdapter
+from mmpose_scai.tta import TestTimeAdapter
 from mmpose_scai.chains import CHAIN_LAYOUTS, KeypointChains
-from mmpose_scai.models.heatmaps import render_gaussians
+from mmpose_scai.models.utils.heatmaps import render_gaussians
 from tests.test_adaptation import refiner  # noqa: F401 (module fixture: trained Φ, Γ, C)
 from tests.test_adaptation import inputs, run
 from tests.test_models.builders import (DARK, MSRA, UDP, base_head, build, fake_samples,

@@ -23,8 +23,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.benchmark import Pipeline, Settings  # noqa: E402
-from mmpose_scai.utils import repo_root  # noqa: E402
+from benchmarks import Pipeline, Settings  # noqa: E402
+from benchmarks.data_root import repo_root  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,11 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='smoke run: 64 images per split, 1 epoch per SCAI stage on 128 '
                    'images, 100 bootstrap resamples; reuses the real base checkpoints '
                    'when there are any (else trains a tiny base for one short epoch)')
-    p.add_argument('--no-wait', action='store_true',
-                   help='do not wait for a base training in progress: use the best '
-                   'epoch done so far (by val AP)')
-    p.add_argument('--base-wait-minutes', type=float, default=None,
-                   help='wait at most this long for the base, then go on')
+    p.add_argument('--base-config', default=None,
+                   help='base config (default: the 6-epoch LSPET ResNet-18)')
     p.add_argument('--base-epoch', type=int, default=None,
                    help='use this base epoch instead of the val pick (e.g. an early one)')
     p.add_argument('--stages', default='3,2,1',
@@ -63,20 +60,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def settings_from_args(args) -> Settings:
     pre, cor, mul = (int(x) for x in args.stages.split(','))
-    s = Settings(wait_base=not args.no_wait, base_wait_minutes=args.base_wait_minutes,
-                 base_epoch=args.base_epoch, train_images=args.train_images,
+    s = Settings(base_epoch=args.base_epoch, train_images=args.train_images,
                  ablation=not args.no_ablation, curve_test=args.curve_test,
                  num_workers=args.num_workers, lite=None if args.no_lite else {},
                  stages=dict(pretrain_epochs=pre, correct_epochs=cor, multi_epochs=mul,
                              max_rounds=3))
     root = repo_root()
-    s.base_config = osp.join(root, s.base_config)
+    s.base_config = osp.join(root, args.base_config or s.base_config)
     s.scai_config = osp.join(root, s.scai_config)
     if args.quick:
         s.quick, s.limit, s.bootstrap = True, 64, 100
         s.train_images = args.train_images or 128
         s.stages = dict(pretrain_epochs=1, correct_epochs=1, multi_epochs=1, max_rounds=3)
-        s.wait_base = False
         s.work_dir = osp.join('work_dirs', 'benchmark-quick')
         # only used when no real base exists: one short epoch on 256 images
         s.base_epochs = 1

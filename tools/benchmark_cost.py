@@ -30,12 +30,14 @@ from functools import partial
 from statistics import median
 from typing import Dict, List, Optional, Tuple
 
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository root: benchmarks/
 import mmpose_scai  # noqa: F401  (shims first)
 from mmengine.config import Config
 
 import mmpose.apis  # noqa: F401  (imported once here, not in every child)
-import mmpose_scai.cost  # noqa: F401
-from mmpose_scai.utils import repo_root
+import benchmarks.cost  # noqa: F401
+from benchmarks.data_root import repo_root
 
 SCAI = osp.join('configs', 'body_2d_keypoint', 'scai')
 LITE = osp.join(SCAI, 'lspet', 'td-hm_res18_scai-lite-1xb32_lspet-128x96.py')
@@ -65,6 +67,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true',
                         help='only the small model at batch 1 (smoke run)')
     parser.add_argument('--no-flops', action='store_true')
+    parser.add_argument('--device', default='cpu',
+                        help="e.g. 'cuda:0' (peak memory stays the process's RSS)")
     return parser.parse_args(argv)
 
 
@@ -82,12 +86,12 @@ def build_cfg(config: str, lite: bool = False) -> Config:
     return cfg
 
 
-def build_model(cfg: Config):
-    """Random-weight model on CPU, eval mode."""
+def build_model(cfg: Config, device: str = 'cpu'):
+    """Random-weight model on ``device``, eval mode."""
     import torch
     from mmpose.apis import init_model
     torch.manual_seed(0)
-    return init_model(cfg, None, device='cpu').eval()
+    return init_model(cfg, None, device=device).eval()
 
 
 def input_shape(cfg: Config, batch: int) -> Tuple[int, int, int, int]:
@@ -97,7 +101,7 @@ def input_shape(cfg: Config, batch: int) -> Tuple[int, int, int, int]:
 
 # -------------------------------------------------------------- child measurements
 def measure_case(config: str, batch: int, repeat: int, tta: Optional[dict],
-                 flops: bool = True) -> Dict:
+                 flops: bool = True, device: str = 'cpu') -> Dict:
     """Params, FLOPs and interleaved CPU times of SCAI and Lite against the base.
 
     The Lite refiner is swapped into the same model's head, so the base, the two
@@ -107,16 +111,17 @@ def measure_case(config: str, batch: int, repeat: int, tta: Optional[dict],
         dict: ``scai`` (:func:`cost_summary`'s dict) and ``lite`` (its ``refine_*`` /
         ``ratio_*`` keys for the Lite refiner).
     """
-    from mmpose_scai.cost import cost_summary
+    from benchmarks.cost import cost_summary
     cfg = build_cfg(config)
-    model = build_model(cfg)
-    lite = build_model(build_cfg(config, lite=True)).head.refiner
+    model = build_model(cfg, device)
+    lite = build_model(build_cfg(config, lite=True), device).head.refiner
     scai = cost_summary(model, input_shape(cfg, batch), repeat=repeat, tta=tta,
                         flops=flops, others=dict(lite=lite))
     return dict(scai=scai, lite=scai['others'].pop('lite'))
 
 
-def measure_memory(config: str, batch: int, variant: str, tta: Optional[dict]) -> Dict:
+def measure_memory(config: str, batch: int, variant: str, tta: Optional[dict],
+                   device: str = 'cpu') -> Dict:
     """Peak memory of one un-warmed call of ``variant`` (call in a fresh process).
 
     ``base``: backbone + base head; ``scai``/``lite``: base then the refinement (one
@@ -124,10 +129,10 @@ def measure_memory(config: str, batch: int, variant: str, tta: Optional[dict]) -
     before the measured call, so the allocator has no freed memory to reuse.
     """
     import torch
-    from mmpose_scai.adaptation import TestTimeAdapter
-    from mmpose_scai.cost import peak_memory, worst_case
-    model = build_model(build_cfg(config, lite=variant == 'lite'))
-    x = torch.rand(*input_shape(model.cfg, batch))
+    from mmpose_scai.tta import TestTimeAdapter
+    from benchmarks.cost import peak_memory, worst_case
+    model = build_model(build_cfg(config, lite=variant == 'lite'), device)
+    x = torch.rand(*input_shape(model.cfg, batch), device=device)
     head = model.head
     cfg = dict(refine=True, rounds=1, tol=0.)
     if variant == 'scai_tta':
@@ -295,13 +300,14 @@ def run(args: argparse.Namespace, log=partial(print, flush=True)) -> Dict:
             log(f'[{time.perf_counter() - start:6.0f} s] {label} batch {batch}: '
                 'params, FLOPs, times ...')
             case = in_child(measure_case, config, batch, args.repeat, tta,
-                            not args.no_flops, threads=args.threads)
+                            not args.no_flops, args.device, threads=args.threads)
             case['memory'] = {}
             for variant in MEMORY_VARIANTS:
                 if variant == 'scai_tta' and tta is None:
                     continue
                 case['memory'][variant] = in_child(measure_memory, config, batch,
-                                                   variant, tta, threads=args.threads)
+                                                   variant, tta, args.device,
+                                                   threads=args.threads)
             case.update(model=label, config=config, batch=batch,
                         seconds=round(time.perf_counter() - t0, 1))
             row = case_row(case)

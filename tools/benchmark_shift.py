@@ -15,7 +15,7 @@ severity (1, 3, 5) and split (LSPET-test, COCO sample with 12 limb joints):
 3. prints the tables (mean over shifts = "mAP-C", per shift, adaptation statistics,
    E_s vs severity) and writes <work-dir>/shift_report.{json,md} (docs/ with --docs:
    benchmarks_shift.{md,json,png}).
-Any other option is passed to tools/benchmark.py's parser (e.g. --no-wait, --stages).
+Any other option is passed to tools/benchmark.py's parser (e.g. --stages).
 """
 import argparse
 import json
@@ -28,10 +28,10 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import benchmark as bench_cli  # noqa: E402  (tools/benchmark.py)
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.benchmark import Pipeline  # noqa: E402
-from mmpose_scai.benchmark.shift import ShiftBenchmark, ShiftSettings  # noqa: E402
+from benchmarks import Pipeline  # noqa: E402
+from benchmarks.shift import ShiftBenchmark, ShiftSettings  # noqa: E402
 from mmpose_scai.datasets.transforms import SHIFTS  # noqa: E402
-from mmpose_scai.utils import repo_root  # noqa: E402
+from benchmarks.data_root import repo_root  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -60,7 +60,7 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args, rest = parse_args(argv)
     torch.set_num_threads(args.threads)
-    bench_args = bench_cli.parse_args(rest)  # --work-dir, --no-wait, --stages, ...
+    bench_args = bench_cli.parse_args(rest)  # --work-dir, --stages, ...
     s = bench_cli.settings_from_args(bench_args)
     ss = ShiftSettings(shifts=tuple(args.shifts), severities=tuple(args.severities),
                        splits=tuple(args.splits), seed=args.seed, limit=args.limit,

@@ -12,8 +12,12 @@ Example:
 import argparse
 import time
 
+import os.path as osp  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository root: benchmarks/
 import mmpose_scai  # noqa: F401  (compat shims before anything imports mmpose.models)
-from mmpose_scai.demo import DemoSettings, run_demo
+from benchmarks.demo import DemoSettings, run_demo
 
 
 def parse_args() -> argparse.Namespace:

@@ -7,7 +7,7 @@ rows next to the base rows on LSPET-test and the COCO sample. The full compariso
 the heatmap variant is ``tools/benchmark.py``.
 
 Example:
-    nice -n 10 python tools/scai_lite.py --no-wait
+    nice -n 10 python tools/scai_lite.py
 """
 import argparse
 import os.path as osp
@@ -15,24 +15,22 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.benchmark import Pipeline, Settings  # noqa: E402
-from mmpose_scai.benchmark.lite import lite_variants  # noqa: E402
-from mmpose_scai.benchmark.methods import Variant  # noqa: E402
-from mmpose_scai.benchmark.report import lite_section  # noqa: E402
-from mmpose_scai.utils import repo_root  # noqa: E402
+from benchmarks import Pipeline, Settings  # noqa: E402
+from benchmarks.lite import lite_variants  # noqa: E402
+from benchmarks.methods import Variant  # noqa: E402
+from benchmarks.report import lite_section  # noqa: E402
+from benchmarks.data_root import repo_root  # noqa: E402
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', default=osp.join('work_dirs', 'benchmark'))
-    p.add_argument('--no-wait', action='store_true',
-                   help='do not wait for a base training in progress')
     p.add_argument('--base-epoch', type=int, default=None)
     p.add_argument('--train-images', type=int, default=None,
                    help='LSPET-train instances of base predictions (default 3000)')
     args = p.parse_args(argv)
     root = repo_root()
-    s = Settings(work_dir=args.work_dir, wait_base=not args.no_wait,
+    s = Settings(work_dir=args.work_dir,
                  base_epoch=args.base_epoch,
                  base_config=osp.join(root, Settings.base_config),
                  scai_config=osp.join(root, Settings.scai_config),

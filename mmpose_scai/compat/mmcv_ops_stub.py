@@ -10,9 +10,10 @@ reporting "no full mmcv".
 """
 import importlib.util
 import sys
-import types
 
 import torch.nn as nn
+
+from .placeholder import apply_placeholder, is_placeholder
 
 MODULE = 'mmcv.ops'
 
@@ -35,19 +36,14 @@ def needed() -> bool:
 
 
 def is_applied() -> bool:
-    return getattr(sys.modules.get(MODULE), '__scai_compat__', False)
+    return is_placeholder(MODULE)
 
 
 def apply() -> bool:
     """Register the placeholder module if needed; return whether it is in effect."""
-    if is_applied():
-        return True
-    if not needed():
+    if not apply_placeholder(MODULE, needed, 'Placeholder of mmpose_scai.compat (B7).',
+                             MultiScaleDeformableAttention=MultiScaleDeformableAttention):
         return False
     import mmcv
-    module = types.ModuleType(MODULE, 'Placeholder registered by mmpose_scai.compat (B7).')
-    module.MultiScaleDeformableAttention = MultiScaleDeformableAttention
-    module.__scai_compat__ = True
-    sys.modules[MODULE] = module
-    mmcv.ops = module
+    mmcv.ops = sys.modules[MODULE]
     return True

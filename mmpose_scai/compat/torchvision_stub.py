@@ -9,11 +9,12 @@ Only ``torchvision.transforms`` is registered (with a minimal ``ToPILImage``), s
 """
 import importlib.util
 import sys
-import types
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .placeholder import apply_placeholder, is_placeholder
 
 MODULE = 'torchvision.transforms'
 
@@ -41,17 +42,10 @@ def needed() -> bool:
 
 
 def is_applied() -> bool:
-    return getattr(sys.modules.get(MODULE), '__scai_compat__', False)
+    return is_placeholder(MODULE)
 
 
 def apply() -> bool:
     """Register the placeholder module if needed; return whether it is in effect."""
-    if is_applied():
-        return True
-    if not needed():
-        return False
-    module = types.ModuleType(MODULE, 'Placeholder registered by mmpose_scai.compat (B2).')
-    module.ToPILImage = ToPILImage
-    module.__scai_compat__ = True
-    sys.modules[MODULE] = module
-    return True
+    return apply_placeholder(MODULE, needed, 'Placeholder of mmpose_scai.compat (B2).',
+                             ToPILImage=ToPILImage)

@@ -1,3 +1,4 @@
 from .hooks import SCAITTAHook
+from .optim_wrappers import SCAIOptimWrapperConstructor
 
-__all__ = ['SCAITTAHook']
+__all__ = ['SCAITTAHook', 'SCAIOptimWrapperConstructor']

@@ -1,15 +1,6 @@
-from .backbones import BlazePoseGHUM, SigmoidConv2d
-from .lite import ChainMLP, SCAILiteRefiner
-from .losses import ChainHeatmapLoss, CorrectionLoss
-from .networks import ChainConvNet
-from .refiner import ChainInputs, ChainState, SCAIRefiner
-from .rotation_tta import RotationTTAPoseEstimator
-from .scai_estimator import SCAIOptimWrapperConstructor, SCAIPoseEstimator
-from .scai_head import SCAIHead
-
-__all__ = [
-    'ChainConvNet', 'ChainHeatmapLoss', 'CorrectionLoss', 'ChainInputs', 'ChainState',
-    'SCAIRefiner', 'SCAIHead', 'SCAIPoseEstimator', 'SCAIOptimWrapperConstructor',
-    'SCAILiteRefiner', 'ChainMLP', 'BlazePoseGHUM', 'SigmoidConv2d',
-    'RotationTTAPoseEstimator'
-]
+from .backbones import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .networks import *  # noqa: F401,F403
+from .pose_estimators import *  # noqa: F401,F403
+from .refiners import *  # noqa: F401,F403

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_scai.utils import blazepose_checkpoint, repo_root
+from mmpose_scai.utils import blazepose_checkpoint, blazepose_checkpoint_path
 
-CONFIG = osp.join(repo_root(), 'configs', 'body_2d_keypoint', 'topdown_heatmap',
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(REPO, 'configs', 'body_2d_keypoint', 'topdown_heatmap',
                   'blazepose', 'td-hm_blazepose-ghum-heavy_lspet-256x256.py')
-LSPET = osp.join(repo_root(), 'data', 'demo', 'lspet')
+LSPET = osp.join(REPO, 'data', 'demo', 'lspet')
 IMAGE_ID = 52  # a person with all 12 limb joints labelled
 
 
@@ -101,3 +102,15 @@ def test_scai_head_wraps_the_blazepose_head(model):
     assert f.shape == (1, 48, 64, 64)
     torch.testing.assert_close(heatmaps, expected)
     assert heatmaps.min() >= 0 and heatmaps.max() <= 1
+
+
+def test_config_load_from_is_the_converted_checkpoint(monkeypatch, tmp_path):
+    """The config names the checkpoint by text; it must stay the converter's path."""
+    from mmengine.config import Config
+    for cache in (None, str(tmp_path)):
+        if cache is None:
+            monkeypatch.delenv('SCAI_CACHE_DIR', raising=False)
+        else:
+            monkeypatch.setenv('SCAI_CACHE_DIR', cache)
+        cfg = Config.fromfile(CONFIG)
+        assert osp.expanduser(cfg.load_from) == blazepose_checkpoint_path('heavy')

@@ -14,7 +14,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 from mmpose.models.heads import HeatmapHead
 from mmpose.registry import MODELS
-from mmpose_scai.utils import DATA_ROOT_ENV, repo_root
+from benchmarks.data_root import DATA_ROOT_ENV, repo_root
 
 CONFIG = osp.join(repo_root(), 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'coco',
                   'td-hm_res18_1xb16-1e_coco-sample-128x96.py')

@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmpose_scai.utils import DATA_ROOT_ENV, repo_root
+from benchmarks.data_root import DATA_ROOT_ENV, repo_root
 
 CONFIG = osp.join(repo_root(), 'configs', 'body_2d_keypoint', 'scai', 'lspet',
                   'td-hm_res18_scai-1xb32-6e_lspet-128x96.py')

@@ -2,9 +2,9 @@
 import numpy as np
 import torch
 
-from mmpose_scai.benchmark.lite import LiteSettings, cache_points
-from mmpose_scai.benchmark.pipeline import portable_paths
-from mmpose_scai.models.heatmaps import render_gaussians
+from benchmarks.lite import LiteSettings, cache_points
+from benchmarks.pipeline import portable_paths
+from mmpose_scai.models.utils.heatmaps import render_gaussians
 
 
 def test_cache_points_maps_labels_into_the_heatmap_frame():

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from mmpose_scai.benchmark.analysis import chain_mean, instance_errors, signal_report
-from mmpose_scai.benchmark.coco_eval import write_limb_only_ann
-from mmpose_scai.benchmark.metrics import (MatchTable, ap_from_matches, batch_correlation,
+from benchmarks.analysis import chain_mean, instance_errors, signal_report
+from benchmarks.coco_eval import write_limb_only_ann
+from benchmarks.metrics import (MatchTable, ap_from_matches, batch_correlation,
                                            batch_means, bootstrap_ap_diff, keypoint_summary,
                                            mean_error, normalized_errors, pck, pearson,
                                            rankdata, selection_report, spearman,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_scai.benchmark import Pipeline, Settings
-from mmpose_scai.benchmark.cache import build_model
-from mmpose_scai.benchmark.pipeline import BASE_CONFIG, SCAI_CONFIG
-from mmpose_scai.utils import DATA_ROOT_ENV, repo_root
+from benchmarks import Pipeline, Settings
+from benchmarks.cache import build_model
+from benchmarks.pipeline import BASE_CONFIG, SCAI_CONFIG
+from benchmarks.data_root import DATA_ROOT_ENV, repo_root
 
 TINY_BASE = {'model.backbone.base_channels': 16, 'model.head.in_channels': 128,
              'model.head.deconv_out_channels': (32, 32, 32)}

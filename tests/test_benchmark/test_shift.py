@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_scai.benchmark import Pipeline, Settings
-from mmpose_scai.benchmark.cache import build_model
-from mmpose_scai.benchmark.pipeline import BASE_CONFIG, SCAI_CONFIG
-from mmpose_scai.benchmark.shift import (CLEAN, ShiftBenchmark, ShiftSettings, goals,
+from benchmarks import Pipeline, Settings
+from benchmarks.cache import build_model
+from benchmarks.pipeline import BASE_CONFIG, SCAI_CONFIG
+from benchmarks.shift import (CLEAN, ShiftBenchmark, ShiftSettings, goals,
                                          relative_paths, render_markdown, shift_methods,
                                          subset_cache, subset_indices, summarize)
-from mmpose_scai.utils import DATA_ROOT_ENV, repo_root
+from benchmarks.data_root import DATA_ROOT_ENV, repo_root
 
 CHOSEN = dict(start='base', rounds=3,
               tta=dict(preset='default', select_quantile=None, safeguard='batch'))

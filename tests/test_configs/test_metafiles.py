@@ -5,7 +5,7 @@ import pytest
 import yaml
 from mmengine.config import Config
 
-from mmpose_scai.utils import repo_root
+from benchmarks.data_root import repo_root
 
 ROOT = repo_root()
 

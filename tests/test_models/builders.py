@@ -6,7 +6,7 @@ from mmengine.structures import InstanceData, PixelData
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 from mmpose.utils import register_all_modules
-from mmpose_scai.models.heatmaps import render_gaussians
+from mmpose_scai.models.utils.heatmaps import render_gaussians
 
 register_all_modules(init_default_scope=True)
 

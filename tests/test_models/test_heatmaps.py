@@ -1,7 +1,7 @@
 import torch
 
 from mmpose_scai.chains import KeypointChains
-from mmpose_scai.models.heatmaps import heatmap_peaks, render_gaussians, virtual_heatmaps
+from mmpose_scai.models.utils.heatmaps import heatmap_peaks, render_gaussians, virtual_heatmaps
 from tests.test_chains import COCO
 
 

@@ -4,16 +4,16 @@ import pytest
 import torch
 from mmengine.runner import load_checkpoint, save_checkpoint
 
-from mmpose_scai.adaptation import TestTimeAdapter
+from mmpose_scai.tta import TestTimeAdapter
 from mmpose_scai.chains import KeypointChains
-from mmpose_scai.cost import refinement_latency
+from benchmarks.cost import refinement_latency
 from mmpose_scai.models import SCAILiteRefiner
-from mmpose_scai.models.heatmaps import heatmap_peaks, render_gaussians
-from mmpose_scai.models.lite import denormalize_points, normalize_points
-from mmpose_scai.models.lite_prior import (ErrorModel, chain_targets, evaluate_points, fit,
+from mmpose_scai.models.utils.heatmaps import heatmap_peaks, render_gaussians
+from mmpose_scai.models.refiners.lite_refiner import denormalize_points, normalize_points
+from benchmarks.lite_prior import (ErrorModel, chain_targets, evaluate_points, fit,
                                            load_pose_priors, map_to_coco17,
                                            point_batches, prior_batches, to_heatmap_frame)
-from mmpose_scai.models.refiner import ChainState
+from mmpose_scai.structures import ChainState
 from tests.test_models.builders import DARK, MSRA, UDP, build, fake_samples, tiny_scai_cfg
 
 SIZE = (24, 32)  # heatmap (w, h)
@@ -265,7 +265,7 @@ def test_refine_off_is_the_base_and_checkpoint_round_trip(tmp_path):
 
 
 def test_staged_estimator_trains_the_lite_networks():
-    from mmpose_scai.models import SCAIOptimWrapperConstructor
+    from mmpose_scai.engine import SCAIOptimWrapperConstructor
     from mmengine.logging import MessageHub
     from tests.test_models.builders import fake_batch
     model = build(tiny_scai_cfg(refiner=dict(LITE)))

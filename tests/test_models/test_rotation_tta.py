@@ -6,7 +6,7 @@ from mmengine.structures import InstanceData
 
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
-from mmpose_scai.models.rotation_tta import unrotate_keypoints
+from mmpose_scai.models.pose_estimators.rotation_tta import unrotate_keypoints
 
 
 @pytest.mark.parametrize('k', range(4))

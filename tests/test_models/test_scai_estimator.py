@@ -3,7 +3,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapperDict
 
-from mmpose_scai.models import SCAIOptimWrapperConstructor
+from mmpose_scai.engine import SCAIOptimWrapperConstructor
 from tests.test_models.builders import build, fake_batch, tiny_scai_cfg
 
 OPTIM = dict(phi=dict(optimizer=dict(type='Adam', lr=1e-3)),

@@ -41,7 +41,7 @@ def test_quick_run_end_to_end(tmp_path):
     fork-safe once used), then the table and the JSON (no timing thresholds)."""
     import subprocess
 
-    from mmpose_scai.utils import repo_root
+    from benchmarks.data_root import repo_root
     out = tmp_path / 'cost'
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark_cost.py', '--quick', '--repeat', '1',

@@ -2,7 +2,7 @@
 import importlib.util
 import os.path as osp
 
-from mmpose_scai.utils import repo_root
+from benchmarks.data_root import repo_root
 
 
 def load_tool(relpath: str):

@@ -5,7 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
-from mmpose_scai.utils import repo_root
+from benchmarks.data_root import repo_root
 
 DEMO = osp.join(repo_root(), 'data', 'demo')
 

@@ -18,9 +18,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
-from mmpose_scai.adaptation import TestTimeAdapter  # noqa: E402
-from mmpose_scai.benchmark import Pipeline, Settings  # noqa: E402
-from mmpose_scai.benchmark.methods import Variant  # noqa: E402
+from mmpose_scai.tta import TestTimeAdapter  # noqa: E402
+from benchmarks import Pipeline, Settings  # noqa: E402
+from benchmarks.methods import Variant  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -6,8 +6,8 @@ from mmengine.model import is_model_wrapper
 from torch import Tensor
 
 from mmpose.registry import HOOKS
-from ...adaptation import TestTimeAdapter
-from ...models.scai_head import SCAIHead
+from ...models.heads import SCAIHead
+from ...tta import TestTimeAdapter
 
 
 @HOOKS.register_module()
@@ -105,20 +105,20 @@ class SCAITTAHook(Hook):
     def before_train(self, runner) -> None:
         self._detach(runner)
 
-    def before_val(self, runner) -> None:
-        if 'val' in self.phases:
-            self._attach(runner, 'val')
+    def _enter(self, runner, phase: str) -> None:
+        if phase in self.phases:
+            self._attach(runner, phase)
         else:
             self._detach(runner)
+
+    def before_val(self, runner) -> None:
+        self._enter(runner, 'val')
 
     def after_val(self, runner) -> None:
         self._detach(runner, 'val')
 
     def before_test(self, runner) -> None:
-        if 'test' in self.phases:
-            self._attach(runner, 'test')
-        else:
-            self._detach(runner)
+        self._enter(runner, 'test')
 
     def after_test(self, runner) -> None:
         self._detach(runner, 'test')

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 from mmengine.utils import get_installed_path
 
-from mmpose_scai.utils import DATA_ROOT_ENV
+from benchmarks.data_root import DATA_ROOT_ENV
 from tests.test_engine.test_hooks.test_scai_tta_hook import (  # noqa: F401 (fixtures)
     checkpoint, plain_cfg, scai_cfg)
 

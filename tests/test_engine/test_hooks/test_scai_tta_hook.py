@@ -10,9 +10,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmpose.registry import HOOKS
-from mmpose_scai.adaptation import TestTimeAdapter
+from mmpose_scai.tta import TestTimeAdapter
 from mmpose_scai.models import SCAIRefiner
-from mmpose_scai.utils import DATA_ROOT_ENV, repo_root
+from benchmarks.data_root import DATA_ROOT_ENV, repo_root
 
 CONFIG = osp.join(repo_root(), 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'coco',
                   'td-hm_res18_1xb16-1e_coco-sample-128x96.py')

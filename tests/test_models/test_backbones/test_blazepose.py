@@ -13,13 +13,13 @@ import torch.nn.functional as F
 from mmpose_scai.models.backbones import (BLAZEPOSE_COCO_INDICES, BlazePoseGHUM,
                                           SigmoidConv2d, convert_blazepose,
                                           load_blazepose_tflite)
-from mmpose_scai.utils import repo_root
 from mmpose_scai.utils import weights as weights_mod
 
 # Max abs difference of the heatmap logits (about -100 ... +4). Measured on these crops
 # against the interpreter's reference kernels: heavy <= 3.2e-4 (7.6e-4 with XNNPACK).
 LOGIT_TOL = 1e-3
-DEMO = osp.join(repo_root(), 'data', 'demo')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+DEMO = osp.join(REPO, 'data', 'demo')
 
 
 @pytest.fixture(scope='module')

@@ -2,9 +2,7 @@
 # COCO val2017 sample (36 images, 80 persons with keypoints, GT boxes, all 17 keypoints).
 _base_ = ['./td-hm_blazepose-ghum-heavy_lspet-256x256.py']
 
-from mmpose_scai.utils import resolve_data_root  # noqa: E402
-
-coco_root = resolve_data_root() + '/coco_sample/'
+coco_root = '{{$SCAI_DATA_ROOT:data/demo}}/coco_sample/'
 
 test_dataloader = dict(
     dataset=dict(

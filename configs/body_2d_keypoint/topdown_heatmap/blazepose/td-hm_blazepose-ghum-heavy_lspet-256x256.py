@@ -3,14 +3,14 @@
 # 1.5x the box's longer side, 17 COCO heatmaps at 64x64 (sigmoid of the model's logits).
 # Evaluated on LSPET-test (GT boxes, 12 limb joints scored); the train/val parts mirror
 # the LSPET base configs so that SCAI configs can inherit this one. See README.md here.
-#   python tools/fetch_blazepose.py   # creates `load_from` below
+#   python tools/fetch_blazepose.py   # writes the checkpoint that `load_from` names
 #   mim test mmpose <this config> --checkpoint $(python tools/fetch_blazepose.py --quiet)
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py']
 
-from mmpose_scai.utils import blazepose_checkpoint_path, resolve_data_root  # noqa: E402
-
 custom_imports = dict(imports=['mmpose_scai'], allow_failed_imports=False)
-load_from = blazepose_checkpoint_path('heavy')
+# = mmpose_scai.utils.blazepose_checkpoint_path('heavy'), written by tools/fetch_blazepose.py
+load_from = ('{{$SCAI_CACHE_DIR:~/.cache/mmpose_scai}}/'
+             'blazepose-ghum-heavy_coco-256x256-59e42d71-v1.pth')
 
 codec = dict(type='MSRAHeatmap', input_size=(256, 256), heatmap_size=(64, 64), sigma=2)
 
@@ -37,7 +37,8 @@ model = dict(
     test_cfg=dict(
         flip_test=False, flip_mode='heatmap', shift_heatmap=False, rotation_tta=False))
 
-data_root = resolve_data_root() + '/lspet/'
+# data: $SCAI_DATA_ROOT/lspet (default: data/demo/lspet, relative to the working directory)
+data_root = '{{$SCAI_DATA_ROOT:data/demo}}/lspet/'
 dataset_type = 'HoldoutCocoDataset'
 
 train_pipeline = [

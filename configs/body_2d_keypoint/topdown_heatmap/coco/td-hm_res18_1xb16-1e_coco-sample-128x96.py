@@ -3,8 +3,6 @@
 # pretrained download), 128x96 input, train and test on the same sample.
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py']
 
-from mmpose_scai.utils import resolve_data_root  # noqa: E402
-
 custom_imports = dict(imports=['mmpose_scai'], allow_failed_imports=False)
 
 # runtime
@@ -20,8 +18,8 @@ model = dict(
     backbone=dict(depth=18, init_cfg=None),
     head=dict(in_channels=512, deconv_out_channels=(64, 64, 64), decoder=codec))
 
-# data: <data root>/coco_sample, see mmpose_scai.utils.resolve_data_root
-data_root = resolve_data_root() + '/coco_sample/'
+# data: $SCAI_DATA_ROOT/coco_sample (default: data/demo/coco_sample, relative to the working directory)
+data_root = '{{$SCAI_DATA_ROOT:data/demo}}/coco_sample/'
 ann_file = 'annotations/person_keypoints.json'
 
 train_pipeline = [

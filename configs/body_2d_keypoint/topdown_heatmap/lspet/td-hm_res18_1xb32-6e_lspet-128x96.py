@@ -6,8 +6,6 @@
 # that split; LSPET-test is only for the final report.
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py']
 
-from mmpose_scai.utils import resolve_data_root  # noqa: E402
-
 custom_imports = dict(imports=['mmpose_scai'], allow_failed_imports=False)
 
 train_cfg = dict(max_epochs=6, val_interval=1)
@@ -28,7 +26,8 @@ model = dict(
     head=dict(in_channels=512, deconv_out_channels=(128, 128, 128), decoder=codec),
     test_cfg=dict(flip_test=False))
 
-data_root = resolve_data_root() + '/lspet/'
+# data: $SCAI_DATA_ROOT/lspet (default: data/demo/lspet, relative to the working directory)
+data_root = '{{$SCAI_DATA_ROOT:data/demo}}/lspet/'
 dataset_type = 'HoldoutCocoDataset'
 
 train_pipeline = [

@@ -19,11 +19,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..utils import resolve_data_root
-from .heatmaps import heatmap_peaks
-from .lite import normalize_points
-from .refiner import ChainInputs
-from .scai_head import ChainTargets
+from .data_root import resolve_data_root
+from mmpose_scai.models.utils.heatmaps import heatmap_peaks
+from mmpose_scai.models.refiners.lite_refiner import normalize_points
+from mmpose_scai.structures import ChainInputs, ChainTargets
 
 COCO17 = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
           'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
@@ -487,8 +486,8 @@ def collect_points(model, loader, keep_heatmaps: bool = False,
 
 def base_error_model(points: dict, min_samples: int = 20) -> ErrorModel:
     """The :class:`ErrorModel` of measured base predictions (``collect_points``)."""
-    return ErrorModel.from_predictions(points['pred'].numpy(), points['scores'].numpy(),
-                                       points['gt'].numpy(), points['weight'].numpy(),
+    return ErrorModel.from_predictions(points['pred'].cpu().numpy(), points['scores'].cpu().numpy(),
+                                       points['gt'].cpu().numpy(), points['weight'].cpu().numpy(),
                                        min_samples, points['heatmap_size'])
 
 

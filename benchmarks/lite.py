@@ -4,7 +4,7 @@
 
 1. measures the base's per-keypoint errors on the validation split (the 500-image
    holdout; decoded peaks of the cached plain heatmaps vs the ground truth in heatmap
-   pixels) -> :class:`~mmpose_scai.models.lite_prior.ErrorModel`;
+   pixels) -> :class:`~benchmarks.lite_prior.ErrorModel`;
 2. runs the base once over a seeded subset of LSPET-train minus the holdout and keeps
    only the decoded points (``e<N>/cache/train<n>_s<seed>_points.pt``);
 3. per start mode (``'phi'``, ``'base'``): pre-trains Φ/Γ, then C, on the pose priors
@@ -16,12 +16,12 @@
    the TTA selection / safeguard, by AP on the validation split only (rows cached under
    ``e<N>/lite/rows/val``);
 5. times the refinement at batch 32 on real test heatmaps, without and with TTA
-   (:func:`~mmpose_scai.cost.refinement_latency`, one thread by default; measured on
+   (:func:`~benchmarks.cost.refinement_latency`, one thread by default; measured on
    every run, never cached), for the chosen selection and with every chain refined.
 
 The rows on LSPET-test and the COCO sample (:func:`lite_variants`) then run through the
 same :meth:`Pipeline.evaluate`, :func:`~.methods.run_variant` and
-:class:`~mmpose_scai.adaptation.TestTimeAdapter` as the heatmap variant's rows.
+:class:`~mmpose_scai.tta.TestTimeAdapter` as the heatmap variant's rows.
 """
 import hashlib
 import json
@@ -34,8 +34,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..models.heatmaps import heatmap_peaks
-from ..utils import repo_root
+from mmpose_scai.models.utils.heatmaps import heatmap_peaks
+from .data_root import repo_root
 from .cache import build_loader, build_model, cache_split
 from .methods import Variant
 
@@ -171,7 +171,7 @@ def train_lite(head, train_pts: Optional[dict], priors: Optional[dict], errors,
     Returns:
         dict: the loss history per phase.
     """
-    from ..models.lite_prior import fit, point_batches, prior_batches
+    from .lite_prior import fit, point_batches, prior_batches
 
     r = head.refiner
     hist = {}
@@ -200,7 +200,7 @@ def train_lite(head, train_pts: Optional[dict], priors: Optional[dict], errors,
 
 def _priors(pipeline) -> Tuple[Optional[dict], str]:
     """The pose priors beside the benchmark's data (None where absent)."""
-    from ..models.lite_prior import PRIOR_FILES, load_pose_priors
+    from .lite_prior import PRIOR_FILES, load_pose_priors
 
     lspet = osp.normpath(pipeline.cfg('base').test_dataloader.dataset.data_root)
     root = osp.dirname(lspet)
@@ -251,8 +251,8 @@ def run_lite(pipeline) -> dict:
     """
     from mmengine.runner import save_checkpoint
 
-    from ..cost import refinement_latency
-    from ..models.lite_prior import base_error_model
+    from .cost import refinement_latency
+    from .lite_prior import base_error_model
 
     p, s = pipeline, pipeline.s
     ls = LiteSettings(**(s.lite or {}))

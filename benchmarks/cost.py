@@ -26,79 +26,27 @@ def _flops(owner: nn.Module, fn: Callable, *args) -> int:
     return int(analyzer.total())
 
 
+def _synchronize() -> None:
+    """Wait for queued CUDA kernels, so that a wall time covers the work timed."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _seconds(fn: Callable, *args, repeat: int = 3,
              reduce: Callable[[List[float]], float] = min) -> float:
     """Seconds of ``fn(*args)`` after one warm-up: ``reduce`` of ``repeat`` timings."""
     fn(*args)  # warm-up
     times = []
     for _ in range(repeat):
+        _synchronize()
         start = time.perf_counter()
         fn(*args)
+        _synchronize()
         times.append(time.perf_counter() - start)
     return reduce(times)
 
 
 @torch.no_grad()
-def refinement_cost(model: nn.Module, input_shape=(1, 3, 256, 192),
-                    repeat: int = 3) -> Dict[str, float]:
-    """Measure a SCAI top-down model side by side with its own base.
-
-    Every chain is refined (all chains enabled, no anchor is rejected), so the figures
-    are the worst case of one batch.
-
-    Args:
-        model: A top-down estimator whose head is a ``SCAIHead``.
-        input_shape: ``(B, 3, H, W)`` of the input batch.
-        repeat: Timing repetitions (the best is kept).
-
-    Returns:
-        dict: ``params``, ``flops`` (multiply-adds) and ``seconds`` of the base
-        (``base_*``), of the refinement with one round (``refine_*``, from base
-        heatmaps to refined heatmaps) and of each further round (``round_*``: one
-        correction and one Γ pass), with their ratios to the base.
-    """
-    model.eval()
-    head, refiner = model.head, model.head.refiner
-    head.chain_labelled.fill_(1)
-    min_score, refiner.min_anchor_score = refiner.min_anchor_score, 0.
-    x = torch.rand(*input_shape)
-
-    def base(inp):
-        return head.base_forward(model.extract_feat(inp))
-
-    heatmaps, f = base(x)
-
-    def refine(hm, feat):
-        return head.refine(hm, feat, dict(rounds=1, tol=0.))[0]
-
-    inp = refiner.prepare(heatmaps, f, head.enabled_chains())
-    state = refiner.start(inp)
-    _, feedback = refiner.self_error(inp, state)
-
-    def one_round(fb):
-        return refiner.self_error(inp, refiner.correct(state, fb))[0]
-
-    try:
-        base_params = sum(p.numel() for n, p in model.named_parameters()
-                          if not n.startswith('head.refiner.'))
-        out = dict(
-            base_params=base_params,
-            refine_params=sum(p.numel() for p in refiner.parameters()),
-            base_flops=_flops(model, base, x),
-            round_params=sum(p.numel() for p in refiner.corr.parameters()),
-            refine_flops=_flops(model, refine, heatmaps, f),
-            round_flops=_flops(model, one_round, feedback),
-            base_seconds=_seconds(base, x, repeat=repeat),
-            refine_seconds=_seconds(refine, heatmaps, f, repeat=repeat),
-            round_seconds=_seconds(one_round, feedback, repeat=repeat))
-    finally:
-        refiner.min_anchor_score = min_score
-    for part in ('refine', 'round'):
-        for k in ('params', 'flops', 'seconds'):
-            out[f'{part}_ratio_{k}'] = out[f'{part}_{k}'] / out[f'base_{k}']
-    return out
-
-
 def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
                        feats: Optional[torch.Tensor] = None, repeat: int = 20,
                        rounds: int = 1, tta: Optional[dict] = None) -> Dict[str, float]:
@@ -146,7 +94,7 @@ def refinement_latency(head: nn.Module, heatmaps: torch.Tensor,
         out['ms_per_batch'] = timed(None)
         out['ms_per_instance'] = out['ms_per_batch'] / n
         if tta is not None:
-            from .adaptation import TestTimeAdapter
+            from mmpose_scai.tta import TestTimeAdapter
             out['tta_ms_per_batch'] = timed(TestTimeAdapter.from_cfg(tta))
             out['tta_ms_per_instance'] = out['tta_ms_per_batch'] / n
     finally:
@@ -237,8 +185,10 @@ def interleaved_seconds(fns: Dict[str, Callable[[], object]], repeat: int = 5,
     times: Dict[str, List[float]] = {k: [] for k in fns}
     for _ in range(repeat):
         for k, fn in fns.items():
+            _synchronize()
             start = time.perf_counter()
             fn()
+            _synchronize()
             times[k].append(time.perf_counter() - start)
     return times
 
@@ -277,7 +227,7 @@ def pipeline_closures(model: nn.Module, x: torch.Tensor, rounds: int = 1,
         cached = head.base_forward(model.extract_feat(x))
     adapter = None
     if tta is not None:
-        from .adaptation import TestTimeAdapter
+        from mmpose_scai.tta import TestTimeAdapter
         adapter = TestTimeAdapter.from_cfg(tta)
 
     @torch.no_grad()
@@ -337,7 +287,7 @@ def cost_summary(model: nn.Module, input_shape=(1, 3, 256, 192), repeat: int = 5
     head = model.head
     main_refiner = head.refiner
     refiners = dict(main=main_refiner, **(others or {}))
-    x = torch.rand(*input_shape)
+    x = torch.rand(*input_shape, device=next(model.parameters()).device)
     batch = input_shape[0]
     fb = batch if flops_batch is None else min(flops_batch, batch)
     base_params = sum(p.numel() for n, p in model.named_parameters()

@@ -56,10 +56,6 @@ class Settings:
     base_config: str = BASE_CONFIG
     scai_config: str = SCAI_CONFIG
     base_epochs: Optional[int] = None
-    #: wait for a base training in progress (False: use the epochs done so far)
-    wait_base: bool = True
-    #: stop waiting for the base after this many minutes (None: no limit)
-    base_wait_minutes: Optional[float] = None
     #: a base checkpoint to use as is (skips step 1's training and curve)
     base_checkpoint: Optional[str] = None
     #: base epoch to use instead of the validation pick (e.g. an early checkpoint)
@@ -199,17 +195,7 @@ class Pipeline:
                 if _all_ckpts(base_wd):
                     state = dict(status='reused (quick)')
             if state is None:
-                deadline = (time.time() + 60 * self.s.base_wait_minutes
-                            if self.s.base_wait_minutes is not None else None)
-                extra = []
-                if self.s.base_cfg_options:
-                    extra = ['--cfg-options'] + [f'{k}={_cli(v)}' for k, v in
-                                                 self.s.base_cfg_options.items()]
-                state = ensure_base(self.s.base_config, base_wd, max_epochs,
-                                    osp.join(self.wd, 'base.log'),
-                                    wait=self.s.wait_base or self.s.quick, echo=self.log,
-                                    extra_args=extra, deadline=deadline,
-                                    poll_s=5 if self.s.quick else 60)
+                state = ensure_base(self.cfg('base'), base_wd, max_epochs, echo=self.log)
             ckpts = _all_ckpts(base_wd)
             if not ckpts:
                 raise RuntimeError(f'no base checkpoint in {base_wd}')
@@ -701,7 +687,7 @@ def portable_paths(obj, work_dir: str, root: Optional[str] = None):
         work_dir (str): The benchmark work dir.
         root (str, optional): The repository root (default :func:`repo_root`).
     """
-    from ..utils import repo_root
+    from .data_root import repo_root
 
     root = osp.realpath(root or repo_root())
     wd = osp.realpath(work_dir)

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..datasets.transforms import SHIFTS, shift_pipeline
+from mmpose_scai.datasets.transforms import SHIFTS, shift_pipeline
 from .analysis import chain_mean, instance_errors, score_keypoints
 from .cache import build_loader, build_model, cache_split, decode, load_cache
 from .coco_eval import coco_evaluate
@@ -429,7 +429,7 @@ def goals(mean: dict, severities: Sequence[int]) -> dict:
 
 
 def _repo_root() -> str:
-    from mmpose_scai.utils import repo_root
+    from .data_root import repo_root
     return repo_root()
 
 

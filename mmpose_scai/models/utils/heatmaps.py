@@ -1,10 +1,10 @@
 """Heatmap helpers: sub-pixel peaks, Gaussian rendering, virtual keypoints."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..chains import KeypointChains
+from ...chains import KeypointChains
 
 
 def heatmap_peaks(heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
@@ -84,3 +84,21 @@ def virtual_heatmaps(heatmaps: Tensor, chains: KeypointChains, sigma: float
     coords, maxvals = heatmap_peaks(heatmaps[:, pairs.reshape(-1)].reshape(b, -1, 2, h, w))
     return render_gaussians(coords.mean(2), maxvals.min(2).values.clamp(min=0), (w, h),
                             sigma)
+
+
+def forward_with_features(head: nn.Module, feats: Tuple[Tensor, ...]
+                          ) -> Tuple[Tensor, Optional[Tensor]]:
+    """Run a heatmap head's own ``forward`` and keep the input f of its final layer.
+
+    Returns:
+        tuple: heatmaps (Tensor[B, K, h, w]) and f (Tensor[B, C_f, h, w]; None if the
+        final layer was not called).
+    """
+    captured = []
+    hook = head.final_layer.register_forward_pre_hook(
+        lambda module, args: captured.append(args[0]))
+    try:
+        heatmaps = head.forward(feats)
+    finally:
+        hook.remove()
+    return heatmaps, (captured[-1] if captured else None)

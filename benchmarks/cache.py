@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from mmpose.models.utils.tta import flip_heatmaps
+from mmpose_scai.models.utils import forward_with_features
 
 META_ARRAYS = ('id', 'img_id', 'category_id', 'bbox_scores', 'bbox_scales',
                'input_center', 'input_scale', 'input_size', 'gt_keypoints', 'gt_visible')
@@ -53,12 +54,6 @@ def build_loader(cfg, dataset_cfg: dict, batch_size: int = 32, num_workers: int 
     return Runner.build_dataloader(loader)
 
 
-def base_forward(head, feats):
-    """Heatmaps and f of a ``HeatmapHead`` (deconvs -> convs -> f -> final layer)."""
-    f = head.conv_layers(head.deconv_layers(feats[-1]))
-    return head.final_layer(f), f
-
-
 @torch.no_grad()
 def cache_split(model, loader, out_path: Optional[str], flip: bool = True,
                 test_cfg: Optional[dict] = None, feats: bool = True,
@@ -86,12 +81,12 @@ def cache_split(model, loader, out_path: Optional[str], flip: bool = True,
     for data in loader:
         data = model.data_preprocessor(data, False)
         inputs, samples = data['inputs'], data['data_samples']
-        hm, f = base_forward(head, model.extract_feat(inputs))
+        hm, f = forward_with_features(head, model.extract_feat(inputs))
         hms.append(hm.float())
         if feats:
             fs.append(f.half())
         if flip:
-            hm_f, _ = base_forward(head, model.extract_feat(inputs.flip(-1)))
+            hm_f, _ = forward_with_features(head, model.extract_feat(inputs.flip(-1)))
             hm_f = flip_heatmaps(hm_f, flip_mode=test_cfg.get('flip_mode', 'heatmap'),
                                  flip_indices=samples[0].metainfo['flip_indices'],
                                  shift_heatmap=test_cfg.get('shift_heatmap', True))

@@ -1,10 +1,10 @@
 """SCAI-Lite: the prediction / fitness-feedback / correction triangle on chain coordinates.
 
 :class:`SCAILiteRefiner` has exactly the verbs and dataclass contract of
-:class:`~mmpose_scai.models.refiner.SCAIRefiner` (``prepare``, ``start``, ``correct``,
+:class:`~mmpose_scai.models.refiners.heatmap_refiner.SCAIRefiner` (``prepare``, ``start``, ``correct``,
 ``self_error``, ``refine``, ``write_back``, ``targets``, ``encode_context``), so that
-:class:`~mmpose_scai.models.scai_head.SCAIHead`, its losses (L_Φ, L_Γ, eq. 8), the staged
-estimator and the one :class:`~mmpose_scai.adaptation.TestTimeAdapter` drive either mode.
+:class:`~mmpose_scai.models.heads.scai_head.SCAIHead`, its losses (L_Φ, L_Γ, eq. 8), the staged
+estimator and the one :class:`~mmpose_scai.tta.TestTimeAdapter` drive either mode.
 Select it with ``SCAIHead(refiner=dict(type='SCAILiteRefiner', ...),
 loss=dict(type='ChainHeatmapLoss'))`` (the default loss is already right, see below).
 
@@ -24,19 +24,19 @@ feedback; so C may also move D back toward the base's D when Φ's start is worse
 base heatmap's own maximum as amplitude) into the K-channel heatmaps, so the wrapped
 head's codec decodes them as usual.
 """
-from dataclasses import replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmpose.registry import MODELS
-from ..chains import KeypointChains
-from .heatmaps import heatmap_peaks, render_gaussians
-from .losses import heatmap_distance
-from .refiner import ChainInputs, ChainState, SCAIRefiner, check_refiner_options
+from ...chains import KeypointChains
+from ...structures import ChainInputs, ChainState
+from ..losses import heatmap_distance
+from ..networks import ChainMLP  # noqa: F401  (registers the default networks)
+from ..utils.heatmaps import heatmap_peaks, render_gaussians
+from .base_refiner import BaseRefiner
 
 #: Width of the feedback: e_s (2), the anchor A (2), the base's D (2) and the scores of
 #: A, B, C, D (4).
@@ -57,49 +57,7 @@ def denormalize_points(uv: Tensor, size: Sequence[int]) -> Tensor:
 
 
 @MODELS.register_module()
-class ChainMLP(nn.Module):
-    """An MLP with separate weights per chain, run for all chains as one batched matmul.
-
-    Args:
-        in_features (int): Input width per chain.
-        out_features (int): Output width per chain.
-        num_chains (int): G.
-        hidden (int): Hidden width.
-        depth (int): Number of hidden layers (>= 1).
-        zero_init (bool): Zero the output layer (an untrained correction is the identity).
-    """
-
-    def __init__(self, in_features: int, out_features: int, num_chains: int,
-                 hidden: int = 64, depth: int = 2, zero_init: bool = False) -> None:
-        super().__init__()
-        if depth < 1:
-            raise ValueError(f'ChainMLP depth must be >= 1, got {depth}')
-        dims = [in_features] + [hidden] * depth + [out_features]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-            w = torch.empty(num_chains, d_in, d_out)
-            for g in range(num_chains):
-                nn.init.kaiming_uniform_(w[g].T, a=5**0.5)  # nn.Linear's default
-            last = i == len(dims) - 2
-            if last and zero_init:
-                w.zero_()
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(torch.zeros(num_chains, 1, d_out)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Tensor[B, G, in] -> Tensor[B, G, out]."""
-        h = x.transpose(0, 1)  # [G, B, in]
-        n = len(self.weights)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.bmm(h, w) + b  # bmm: counted by MMEngine's FlopAnalyzer
-            if i < n - 1:
-                h = torch.relu(h)
-        return h.transpose(0, 1)
-
-
-@MODELS.register_module()
-class SCAILiteRefiner(BaseModule):
+class SCAILiteRefiner(BaseRefiner):
     """Φ, Γ and C as small MLPs over chain coordinates (SCAI-Lite).
 
     Args:
@@ -138,17 +96,10 @@ class SCAILiteRefiner(BaseModule):
                  min_anchor_score: float = 0.1,
                  max_distal_score: Optional[float] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        check_refiner_options(correct_slots, start, min_anchor_score)
-        heatmap_distance(torch.zeros(1, 1), torch.zeros(1, 1), error_mode)  # validate
-        self.chains = chains
-        self.sigma = sigma
+        super().__init__(chains, sigma, correct_slots, start, error_mode,
+                         min_anchor_score, init_cfg)
         self.use_scores = use_scores
         self.input_scale = float(input_scale)
-        self.correct_slots = tuple(s for s in 'BCD' if s in correct_slots)
-        self.start_mode = start
-        self.error_mode = error_mode
-        self.min_anchor_score = min_anchor_score
         self.max_distal_score = max_distal_score
         g, ns = chains.num_chains, 3 if use_scores else 0
         # Φ: A, B−A, C−A (+ scores of A, B, C) -> D − C
@@ -272,12 +223,6 @@ class SCAILiteRefiner(BaseModule):
         return err, torch.cat([inp.anchor - a_hat, inp.anchor.expand_as(a_hat),
                                inp.base.D.expand_as(a_hat), sc], -1)
 
-    def start(self, inp: ChainInputs) -> ChainState:
-        """The state the correction rounds start from."""
-        if self.start_mode == 'base':
-            return inp.base
-        return replace(inp.base, D=self.predict_distal(inp))
-
     def correct(self, state: ChainState, feedback: Tensor) -> ChainState:
         """One correction round: X <- X + C_X(chain, e_s) for every corrected slot."""
         k = self.input_scale
@@ -292,25 +237,10 @@ class SCAILiteRefiner(BaseModule):
             new[s] = p + self.corr[s](x)[:, :, None] / k if s in self.corr else p
         return ChainState(**new)
 
-    #: The same iterative self-correction as the heatmap mode (spec §7): keep a round only
-    #: where E_s falls, stop on a small change, keep the base wherever it is not worse.
-    refine = SCAIRefiner.refine
-
     def write_back(self, heatmaps: Tensor, state: ChainState, mask: Tensor) -> Tensor:
-        """Render corrected keypoints into the K-channel heatmaps (masked chains untouched).
-
-        A keypoint in several chains of the same slot (the COCO nose) gets the mean
-        point. Each written keypoint becomes a Gaussian with the codec's sigma and the
-        base heatmap's own maximum as amplitude.
-
-        Args:
-            heatmaps (Tensor[B, K, h, w]): Base heatmaps.
-            state (ChainState): Corrected chain points.
-            mask (BoolTensor[B, G]): Chains to write.
-
-        Returns:
-            Tensor[B, K, h, w]
-        """
+        """Render the corrected points as Gaussians (the codec's sigma, the base
+        heatmap's maximum as amplitude); a keypoint in several chains of one slot (the
+        COCO nose) gets the mean point."""
         b, k, h, w = heatmaps.shape
         with torch.no_grad():
             coords, maxvals = heatmap_peaks(
@@ -325,7 +255,3 @@ class SCAILiteRefiner(BaseModule):
         rendered = render_gaussians(points, maxvals.clamp(min=0), (w, h), self.sigma)
         return torch.where(written[..., None, None] > 0, rendered.to(heatmaps.dtype),
                            heatmaps)
-
-    def points(self, state: ChainState, size: Sequence[int]) -> Dict[str, Tensor]:
-        """Chain points of a state in heatmap pixels, ``{slot: Tensor[B, G, 2]}``."""
-        return {s: denormalize_points(getattr(state, s)[:, :, 0], size) for s in 'BCD'}

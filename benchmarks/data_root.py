@@ -1,10 +1,7 @@
 """Where the real data lives: ``SCAI_DATA_ROOT``, ``../shared/data`` or the demo subset.
 
-Configs call :func:`resolve_data_root` at parse time (an MMEngine python config may
-import a function; the function object itself is filtered out of the config)::
-
-    from mmpose_scai.utils import resolve_data_root
-    data_root = resolve_data_root()
+The benchmark, the demo and the tests resolve it here and export ``$SCAI_DATA_ROOT``;
+the configs read that variable (``'{{$SCAI_DATA_ROOT:data/demo}}/lspet/'``).
 """
 import os
 import os.path as osp
@@ -21,8 +18,8 @@ class DataRootError(FileNotFoundError):
 
 
 def repo_root() -> str:
-    """The directory containing the ``mmpose_scai`` package (the repository root)."""
-    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    """The repository root (the directory holding ``benchmarks/``)."""
+    return osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def is_ci() -> bool:

@@ -22,24 +22,24 @@ place of :meth:`SCAIRefiner.refine` whenever an adapter is attached (by
 import copy
 import math
 import time
-from collections import deque
 from contextlib import contextmanager
-from statistics import median
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MessageHub
 from torch import Tensor
 
-from .models.losses import masked_mean
-from .models.refiner import ChainInputs, ChainState, SCAIRefiner
+from ..models.losses import masked_mean
+from ..models.refiners.base_refiner import BaseRefiner
+from ..structures import ChainInputs, ChainState
+from .safeguards import DriftGuard, TrustRegion, accept, select_chains
 
-#: Named settings, merged under the user's options by :meth:`TestTimeAdapter.from_cfg`.
-#: ``default`` (the constructor's defaults) meets the cost goal of spec §4: two Adam
-#: steps on the worse half of the chains. ``paper`` is the paper's schedule (spec §8:
-#: 20 steps, lr 0.013, x0.96 per step, 20 correction rounds, per-batch acceptance).
-#: ``configs/_base_/scai_tta.py`` and ``scai_tta_paper.py`` ship the same values.
+#: Named settings, merged under the user's options by :meth:`TestTimeAdapter.from_cfg`
+#: (the one place they are defined; configs name a preset). ``default`` (the
+#: constructor's defaults) meets the cost goal of spec §4: two Adam steps on the worse
+#: half of the chains. ``paper`` is the paper's schedule (spec §8: 20 steps, lr 0.013,
+#: x0.96 per step, 20 correction rounds, per-batch acceptance, no trust region).
 PRESETS = dict(
     default=dict(),
     paper=dict(steps=20, lr=0.013, lr_decay=0.96, optimizer='adam', safeguard='batch',
@@ -47,12 +47,16 @@ PRESETS = dict(
 )
 
 
-def _choice(name: str, value, options) -> None:
-    if value not in options:
-        raise ValueError(f'TestTimeAdapter: {name} must be one of {options}, got {value!r}')
+def _check(ok: bool, what: str, value) -> None:
+    if not ok:
+        raise ValueError(f'TestTimeAdapter: {what}, got {value!r}')
 
 
-def _snapshot(module: torch.nn.Module) -> Dict[str, Tensor]:
+def _is_int(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _snapshot(module: nn.Module) -> Dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
@@ -120,45 +124,37 @@ class TestTimeAdapter:
                  early_stop: bool = True,
                  rounds: Optional[int] = None,
                  scalar_prefix: str = 'test/tta_') -> None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f'TestTimeAdapter: steps must be an int >= 0, got {steps!r}')
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f'TestTimeAdapter: lr must be a finite number > 0, got {lr!r}')
-        if not (isinstance(lr_decay, (int, float)) and 0 < lr_decay <= 1):
-            raise ValueError(f'TestTimeAdapter: lr_decay must be in (0, 1], got {lr_decay!r}')
-        _choice('optimizer', optimizer, ('adam', 'sgd'))
-        _choice('mode', mode, ('episodic', 'continual'))
-        _choice('unit', unit, ('batch', 'instance'))
-        _choice('safeguard', safeguard, ('instance', 'batch', 'none'))
-        if select_quantile is not None and select_threshold is not None:
-            raise ValueError('TestTimeAdapter: set select_quantile or select_threshold, '
-                             f'not both (got {select_quantile!r} and {select_threshold!r})')
-        if select_quantile is not None and not 0 <= select_quantile < 1:
-            raise ValueError('TestTimeAdapter: select_quantile must be in [0, 1), got '
-                             f'{select_quantile!r}')
-        if select_threshold is not None and not select_threshold >= 0:
-            raise ValueError('TestTimeAdapter: select_threshold must be >= 0, got '
-                             f'{select_threshold!r}')
-        if drift_k is not None and not drift_k > 1:
-            raise ValueError(f'TestTimeAdapter: drift_k must be > 1 or None, got {drift_k!r}')
-        if isinstance(drift_window, bool) or not isinstance(drift_window, int) \
-                or drift_window < 1:
-            raise ValueError('TestTimeAdapter: drift_window must be an int >= 1, got '
-                             f'{drift_window!r}')
-        if max_drift is not None and not (isinstance(max_drift, (int, float))
-                                          and 0 < max_drift < math.inf):
-            raise ValueError('TestTimeAdapter: max_drift must be a finite number > 0 or '
-                             f'None, got {max_drift!r}')
-        if rounds is not None and (not isinstance(rounds, int) or rounds < 0):
-            raise ValueError(f'TestTimeAdapter: rounds must be an int >= 0, got {rounds!r}')
+        number = (int, float)
+        _check(_is_int(steps, 0), 'steps must be an int >= 0', steps)
+        _check(isinstance(lr, number) and math.isfinite(lr) and lr > 0,
+               'lr must be a finite number > 0', lr)
+        _check(isinstance(lr_decay, number) and 0 < lr_decay <= 1,
+               'lr_decay must be in (0, 1]', lr_decay)
+        for name, value, options in (('optimizer', optimizer, ('adam', 'sgd')),
+                                     ('mode', mode, ('episodic', 'continual')),
+                                     ('unit', unit, ('batch', 'instance')),
+                                     ('safeguard', safeguard, ('instance', 'batch', 'none'))):
+            _check(value in options, f'{name} must be one of {options}', value)
+        _check(select_quantile is None or select_threshold is None,
+               'set select_quantile or select_threshold, not both',
+               (select_quantile, select_threshold))
+        _check(select_quantile is None or 0 <= select_quantile < 1,
+               'select_quantile must be in [0, 1)', select_quantile)
+        _check(select_threshold is None or select_threshold >= 0,
+               'select_threshold must be >= 0', select_threshold)
+        _check(drift_k is None or drift_k > 1, 'drift_k must be > 1 or None', drift_k)
+        _check(_is_int(drift_window, 1), 'drift_window must be an int >= 1', drift_window)
+        _check(max_drift is None or (isinstance(max_drift, number)
+                                     and 0 < max_drift < math.inf),
+               'max_drift must be a finite number > 0 or None', max_drift)
+        _check(rounds is None or _is_int(rounds, 0), 'rounds must be an int >= 0', rounds)
         self.steps, self.lr, self.lr_decay = steps, float(lr), float(lr_decay)
-        self.optimizer, self.mode, self.safeguard = optimizer, mode, safeguard
-        self.unit = unit
+        self.optimizer, self.mode, self.unit = optimizer, mode, unit
+        self.safeguard, self.early_stop, self.rounds = safeguard, early_stop, rounds
         self.select_quantile, self.select_threshold = select_quantile, select_threshold
-        self.drift_k, self.early_stop, self.rounds = drift_k, early_stop, rounds
-        self.drift_window, self.max_drift = drift_window, max_drift
-        self.scalar_prefix = scalar_prefix
-        self.history = []  # per-batch statistics (floats), cleared by reset()
+        self.max_drift, self.scalar_prefix = max_drift, scalar_prefix
+        self.drift_guard = DriftGuard(drift_k, drift_window)
+        self.history: List[Dict[str, float]] = []  # per-batch statistics
         self.reset()
 
     @classmethod
@@ -167,28 +163,19 @@ class TestTimeAdapter:
         names the settings they override. ``True`` means the default preset."""
         cfg = dict() if cfg is True else dict(cfg)
         preset = cfg.pop('preset', 'default')
-        _choice('preset', preset, tuple(PRESETS))
+        _check(preset in PRESETS, f'preset must be one of {tuple(PRESETS)}', preset)
         return cls(**dict(PRESETS[preset], **cfg))
 
     def reset(self) -> None:
         """Forget the continual state (carried weights, optimizer, E_s history)."""
         self._carried = None  # continual: C's adapted weights and optimizer state
-        self._recent = deque(maxlen=self.drift_window)
-        self.drift_resets = 0
+        self.drift_guard.clear()
         self.history.clear()
 
     # ------------------------------------------------------------------ verbs
-    def select(self, err: Tensor, valid: Tensor) -> Tensor:
-        """BoolTensor[B, G]: the valid chains that take part in adaptation."""
-        if self.select_threshold is not None:
-            return valid & (err > self.select_threshold)
-        if self.select_quantile is not None and valid.any():
-            return valid & (err >= torch.quantile(err[valid], self.select_quantile))
-        return valid.clone()
-
-    def refine(self, refiner: SCAIRefiner, inp: ChainInputs, rounds: int = 1,
+    def refine(self, refiner: BaseRefiner, inp: ChainInputs, rounds: int = 1,
                tol: float = 1e-3) -> Tuple[ChainState, Tensor, Dict[str, Tensor]]:
-        """:meth:`SCAIRefiner.refine` with C adapted to this batch first.
+        """:meth:`BaseRefiner.refine` with C adapted to this batch first.
 
         Returns the same ``(state, E_s[B, G], stats)``; ``stats`` adds ``tta_selected``
         and ``tta_accepted`` (BoolTensor[B, G]). C's weights are those of before the call.
@@ -201,11 +188,12 @@ class TestTimeAdapter:
             state, err, stats = refiner.refine(inp, rounds, tol,
                                                init=(start, e_start, feedback))
         err_before = err
-        selected = self.select(err, inp.valid)
+        selected = select_chains(err, inp.valid, self.select_quantile,
+                                 self.select_threshold)
         accepted = torch.zeros_like(selected)
         idx = selected.any(1).nonzero()[:, 0]
         groups = [idx] if self.unit == 'batch' else list(idx.split(1))
-        infos, fallbacks = [], 0
+        infos = []
         for g in (groups if self.steps and len(idx) else []):
             sub = inp.subset(g)
             init = (ChainState(start.B[g], start.C[g], start.D[g]), e_start[g],
@@ -214,9 +202,8 @@ class TestTimeAdapter:
                 infos.append(self._adapt(refiner, sub, init, selected[g], trained))
                 with torch.no_grad():
                     a_state, a_err, a_stats = refiner.refine(sub, rounds, tol, init=init)
-            ok = self._safeguard(a_err, err[g], selected[g])
+            ok = accept(a_err, err[g], selected[g], self.safeguard)
             accepted[g] = ok
-            fallbacks += int((selected[g] & ~ok).sum())
             state = state.where(~accepted, _scatter(state, g, a_state))
             err = err.clone()
             err[g] = torch.where(ok, a_err, err[g])
@@ -224,8 +211,7 @@ class TestTimeAdapter:
                 stats[key] = stats[key].clone()
                 stats[key][g] = torch.where(ok, a_stats[key], stats[key][g])
         stats.update(tta_selected=selected, tta_accepted=accepted)
-        self._record(inp.valid, err_before, err, stats, infos, time.perf_counter() - t0,
-                     fallbacks)
+        self._record(inp.valid, err_before, err, stats, infos, time.perf_counter() - t0)
         return state, err, stats
 
     # ---------------------------------------------------------------- helpers
@@ -249,108 +235,82 @@ class TestTimeAdapter:
                 p.requires_grad_(flag)
                 p.grad = grad
 
-    def _make_optimizer(self, params) -> torch.optim.Optimizer:
+    def _optimizer(self, params: Sequence[Tensor], carried: bool) -> torch.optim.Optimizer:
         if self.optimizer == 'adam':
-            return torch.optim.Adam(params, lr=self.lr)
-        return torch.optim.SGD(params, lr=self.lr, momentum=0.9)
+            optim = torch.optim.Adam(params, lr=self.lr)
+        else:
+            optim = torch.optim.SGD(params, lr=self.lr, momentum=0.9)
+        if carried and self.mode == 'continual' and self._carried is not None:
+            optim.load_state_dict(self._carried[1])
+        return optim
 
-    def _adapt(self, refiner: SCAIRefiner, inp: ChainInputs, init, mask: Tensor,
+    @staticmethod
+    def _step(optim: torch.optim.Optimizer, loss: Tensor, params: Sequence[Tensor],
+              lr: float) -> bool:
+        """One optimizer step on ``loss``; False (and no step) if the loss or a
+        gradient is not finite."""
+        if not math.isfinite(loss.item()):
+            return False
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        if not all(g is None or torch.isfinite(g).all() for g in grads):
+            return False
+        for p, g in zip(params, grads):
+            p.grad = g
+        for group in optim.param_groups:
+            group['lr'] = lr
+        optim.step()
+        return True
+
+    def _adapt(self, refiner: BaseRefiner, inp: ChainInputs, init, mask: Tensor,
                trained: Dict[str, Tensor]) -> Dict[str, float]:
-        """Step C on the mean E_s over ``mask``; leaves the best state seen in C."""
+        """Step C on the mean E_s over ``mask`` (BoolTensor[B, G]); leaves the best
+        state seen in C. Stops when E_s stops falling (``early_stop``) or diverges (a
+        non-finite loss or gradient, or E_s above its value before adaptation)."""
         corr = refiner.corr
         names, params = zip(*corr.named_parameters())
-        anchor = [trained[n] for n in names]
-        anchor_norm = _distance(anchor)
-        optim = self._make_optimizer(params)
-        if self.mode == 'continual' and self._carried is not None:
-            optim.load_state_dict(self._carried[1])
+        region = TrustRegion(params, [trained[n] for n in names], self.max_drift)
         start, _, feedback = init
 
         def loss_now() -> Tensor:
-            e, _ = refiner.self_error(inp, refiner.correct(start, feedback))
-            return masked_mean(e, mask)
+            return masked_mean(refiner.self_error(inp, refiner.correct(start, feedback))[0],
+                               mask)
 
-        drift_reset, diverged, projected = 0.0, 0.0, 0.0
+        info = dict(steps=0., drift_reset=0., diverged=0., projected=0.)
         with torch.enable_grad():
             loss = loss_now()
-            first = loss.item()
-            if self.mode == 'continual' and self.drift_k and len(self._recent) >= 3 and \
-                    not first <= self.drift_k * median(self._recent):
+            if self.mode == 'continual' and self.drift_guard.should_reset(loss.item()):
                 with torch.no_grad():
                     corr.load_state_dict(trained)
-                optim = self._make_optimizer(params)
-                self.drift_resets += 1
-                drift_reset = 1.0
+                info['drift_reset'] = 1.
                 loss = loss_now()
-                first = loss.item()
-            best, best_state = first, _snapshot(corr)
-            best_optim = copy.deepcopy(optim.state_dict())
-            steps = 0
+            optim = self._optimizer(params, carried=not info['drift_reset'])
+            first = loss.item()
+            best = (first, _snapshot(corr), copy.deepcopy(optim.state_dict()))
             for step in range(self.steps):
-                if not math.isfinite(loss.item()):
-                    diverged = 1.0
+                if not self._step(optim, loss, params, self.lr * self.lr_decay**step):
+                    info['diverged'] = 1.
                     break
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                if not all(g is None or torch.isfinite(g).all() for g in grads):
-                    diverged = 1.0
-                    break
-                for p, g in zip(params, grads):
-                    p.grad = g
-                for group in optim.param_groups:
-                    group['lr'] = self.lr * self.lr_decay**step
-                optim.step()
-                projected += self._project(params, anchor, anchor_norm)
-                steps += 1
+                info['projected'] += region.project()
+                info['steps'] += 1
                 prev, loss = loss.item(), loss_now()
-                value = loss.item()
-                if math.isfinite(value) and value < best:
-                    best, best_state = value, _snapshot(corr)
-                    best_optim = copy.deepcopy(optim.state_dict())
-                if not value <= first:  # diverged (E_s rose, or non-finite): stop
-                    diverged = 1.0
+                if loss.item() < best[0]:
+                    best = (loss.item(), _snapshot(corr), copy.deepcopy(optim.state_dict()))
+                if not loss.item() <= first:  # E_s rose, or non-finite
+                    info['diverged'] = 1.
                     break
-                if self.early_stop and not value < prev:
+                if self.early_stop and not loss.item() < prev:
                     break
         with torch.no_grad():
-            corr.load_state_dict(best_state)
-            drift = _distance(params, anchor) / anchor_norm
+            corr.load_state_dict(best[1])
         for p in params:
             p.grad = None
         if self.mode == 'continual':
-            self._carried = (best_state, best_optim)
-            if math.isfinite(first):
-                self._recent.append(first)
-        return dict(steps=float(steps), drift_reset=drift_reset, loss_first=first,
-                    loss_best=best, diverged=diverged, projected=projected,
-                    drift=drift.item())
-
-    @torch.no_grad()
-    def _project(self, params, anchor, anchor_norm: Tensor) -> float:
-        """Pull ``params`` back onto the ``max_drift`` ball around ``anchor``; 1.0 if
-        they were outside it."""
-        if self.max_drift is None:
-            return 0.0
-        delta = _distance(params, anchor)
-        radius = self.max_drift * anchor_norm
-        if not delta > radius:  # also False for a non-finite delta: handled by caller
-            return 0.0
-        scale = radius / delta
-        for p, a in zip(params, anchor):
-            p.copy_(a + (p - a) * scale)
-        return 1.0
-
-    def _safeguard(self, a_err: Tensor, err: Tensor, selected: Tensor) -> Tensor:
-        """BoolTensor: where the adapted result replaces the non-adapted one."""
-        if self.safeguard == 'instance':
-            return selected & (a_err < err)
-        if self.safeguard == 'batch':
-            better = masked_mean(a_err, selected) < masked_mean(err, selected)
-            return selected & better
-        return selected.clone()
+            self._carried = best[1:]
+            self.drift_guard.update(first)
+        return dict(info, loss_first=first, loss_best=best[0], drift=region.drift())
 
     def _record(self, valid: Tensor, err_before: Tensor, err: Tensor,
-                stats: Dict[str, Tensor], infos: List[dict], seconds: float,
-                fallbacks: int = 0) -> None:
+                stats: Dict[str, Tensor], infos: List[dict], seconds: float) -> None:
         """Per-batch statistics: kept in :attr:`history` and sent to the MessageHub.
 
         ``fallbacks``: selected chains that kept the non-adapted result (never above the
@@ -358,31 +318,26 @@ class TestTimeAdapter:
         gradient or by E_s rising above its value before adaptation.
         """
         n = valid.sum().clamp(min=1)
+        selected, accepted = stats['tta_selected'], stats['tta_accepted']
         frac = lambda m: ((m & valid).sum() / n).item()  # noqa: E731
+        total = lambda key: float(sum(i[key] for i in infos))  # noqa: E731
         row = dict(E_s_before=masked_mean(err_before, valid).item(),
                    E_s_after=masked_mean(err, valid).item(),
-                   steps=sum(i['steps'] for i in infos) / max(len(infos), 1),
+                   steps=total('steps') / max(len(infos), 1),
                    rounds=masked_mean(stats['rounds'].float(), valid).item(),
-                   selected_frac=frac(stats['tta_selected']),
-                   accepted_frac=frac(stats['tta_accepted']),
-                   drift_resets=float(sum(i['drift_reset'] for i in infos)),
-                   projected=float(sum(i['projected'] for i in infos)),
+                   selected_frac=frac(selected),
+                   accepted_frac=frac(accepted),
+                   drift_resets=total('drift_reset'),
+                   projected=total('projected'),
                    drift=max((i['drift'] for i in infos), default=0.0),
-                   fallbacks=float(fallbacks),
-                   selected=float((stats['tta_selected'] & valid).sum()),
-                   diverged=float(sum(i['diverged'] for i in infos)),
+                   fallbacks=float((selected & ~accepted).sum()) if infos else 0.,
+                   selected=float((selected & valid).sum()),
+                   diverged=total('diverged'),
                    time=seconds)
         self.history.append(row)
         hub = MessageHub.get_current_instance()
         for key, value in row.items():
             hub.update_scalar(self.scalar_prefix + key, value)
-
-
-def _distance(params, anchor=None) -> Tensor:
-    """L2 norm of ``params`` (minus ``anchor``), over all the tensors together."""
-    if anchor is None:
-        return torch.cat([p.flatten() for p in params]).norm()
-    return torch.cat([(p - a).flatten() for p, a in zip(params, anchor)]).norm()
 
 
 def _scatter(full: ChainState, idx: Tensor, sub: ChainState) -> ChainState:

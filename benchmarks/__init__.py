@@ -5,6 +5,7 @@ runs the frozen base once per split, :mod:`.methods` evaluates SCAI variants on 
 cached heatmaps, :mod:`.metrics` / :mod:`.coco_eval` / :mod:`.analysis` score them and
 :mod:`.report` prints the tables.
 """
+import mmpose_scai  # noqa: F401,E402  (compat shims before mmpose.models)
 from .pipeline import Pipeline, Settings
 
 __all__ = ['Pipeline', 'Settings']

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from ..models.losses import masked_mean  # noqa: F401  (re-exported for scripts)
+from mmpose_scai.models.losses import masked_mean  # noqa: F401  (re-exported for scripts)
 
 
 @dataclass
@@ -77,7 +77,7 @@ def run_variant(head, cache: dict, variant: Variant, batch_size: int = 32) -> di
     heatmaps = _heatmaps(cache, variant.flip)
     if not variant.refine:
         return dict(heatmaps=heatmaps, seconds=0.0)
-    from ..adaptation import TestTimeAdapter
+    from mmpose_scai.tta import TestTimeAdapter
 
     refiner = head.refiner
     saved_start = refiner.start_mode
@@ -157,7 +157,7 @@ def plain_correction(head, cache: dict, flip: bool = False, rounds: int = 1,
 
 def chain_distal_index(head) -> np.ndarray:
     """LongTensor-like ndarray[G]: the keypoint index of each chain's distal slot D."""
-    return head.chains.index[:, 3].numpy()
+    return head.chains.index[:, 3].cpu().numpy()
 
 
 def chain_names(head) -> list:
@@ -167,7 +167,7 @@ def chain_names(head) -> list:
 def per_keypoint_errors(head, err: np.ndarray) -> np.ndarray:
     """Chain E_s (ndarray[N, G], NaN = not refined) spread to keypoints (mean)."""
     e = torch.as_tensor(err, dtype=torch.float32)
-    return head.chains.per_keypoint(e, torch.isfinite(e)).numpy()
+    return head.chains.per_keypoint(e, torch.isfinite(e)).cpu().numpy()
 
 
 def summarize_tta(history: list) -> Dict[str, float]:

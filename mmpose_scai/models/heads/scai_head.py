@@ -1,6 +1,6 @@
 """SCAIHead: wraps any MMPose heatmap head and refines its heatmaps before decoding."""
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -16,20 +16,11 @@ from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
                                  Predictions)
-from ..chains import KeypointChains
-from .refiner import ChainInputs, ChainState, SCAIRefiner  # noqa: F401
+from ...chains import KeypointChains
+from ...structures import ChainInputs, ChainState, ChainTargets
+from ..utils import forward_with_features
 
 COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
-
-
-@dataclass
-class ChainTargets:
-    """Ground truth of a training batch: target heatmaps per slot and a loss mask."""
-    A: Tensor
-    B: Tensor
-    C: Tensor
-    D: Tensor
-    mask: Tensor  # BoolTensor[B, G]: all four slots labelled and the chain refinable
 
 
 @MODELS.register_module()
@@ -100,16 +91,15 @@ class SCAIHead(BaseHead):
         self.base_head.eval()
         return self
 
-    def base_forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
-        """The wrapped head's forward, keeping the feature map f of its final layer.
+    def base_forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        """The wrapped head's own forward, keeping the input f of its final layer.
 
         Returns:
-            tuple: heatmaps (Tensor[B, K, h, w]) and f (Tensor[B, C_f, h, w]).
+            tuple: heatmaps (Tensor[B, K, h, w]) and f (Tensor[B, C_f, h, w], None if
+            the final layer is not called).
         """
-        head = self.base_head
         with torch.no_grad():
-            f = head.conv_layers(head.deconv_layers(feats[-1]))
-            return head.final_layer(f), f
+            return forward_with_features(self.base_head, feats)
 
     def base_heatmaps(self, feats: Features, batch_data_samples: OptSampleList,
                       test_cfg: ConfigType) -> Tuple[Tensor, Tensor]:
@@ -180,7 +170,7 @@ class SCAIHead(BaseHead):
         wrapped head's options.
         """
         if self.adapter is None and test_cfg.get('tta'):  # no Runner, so no hook
-            from ..adaptation import TestTimeAdapter
+            from ...tta import TestTimeAdapter
             self.adapter = TestTimeAdapter.from_cfg(test_cfg['tta'])
         heatmaps, f = self.base_heatmaps(feats, batch_data_samples, test_cfg)
         if heatmaps.shape[0] == 0:
@@ -302,17 +292,10 @@ class SCAIHead(BaseHead):
 
     def loss(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
-        """All SCAI losses at once, for training with a single optimizer.
-
-        The staged schedule with one optimizer per network is
-        :class:`SCAIPoseEstimator`'s ``train_step``.
-        """
-        inp, tgt, f = self.prepare_train(feats, batch_data_samples)
-        losses = dict(self.loss_phi(inp, tgt, f))
-        losses.update(self.loss_gamma(inp, tgt, f))
-        corr, _ = self.loss_correction(inp, tgt, f)
-        losses.update(corr)
-        return losses
+        """Not used: Φ, Γ and C train in stages, each with its own optimizer."""
+        raise NotImplementedError(
+            'SCAIHead trains through SCAIPoseEstimator.train_step (one optimizer per '
+            'network, by stage): set model.type="SCAIPoseEstimator".')
 
     # ------------------------------------------------------------ checkpoints
     def _remap_base_keys(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:

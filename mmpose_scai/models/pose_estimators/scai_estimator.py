@@ -1,17 +1,14 @@
 """SCAIPoseEstimator: a top-down estimator that trains only the SCAI networks, by stage."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Union
 
 import torch
 from mmengine.logging import MessageHub
-from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.optim import OptimWrapperDict
 from torch import nn
 
 from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
 
-#: Optimizer names of the three networks, as keys of ``optim_wrapper``.
-NETWORKS = ('phi', 'gamma', 'corr')
 
 
 @MODELS.register_module()
@@ -102,33 +99,3 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
         log_vars['scai_stage'] = torch.tensor(float(
             ('pretrain', 'correct', 'multi_round').index(stage['name'])))
         return log_vars
-
-
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
-class SCAIOptimWrapperConstructor:
-    """Builds one optimizer wrapper per SCAI network (``phi``, ``gamma``, ``corr``).
-
-    Args:
-        optim_wrapper_cfg (dict): ``dict(phi=dict(optimizer=...), gamma=..., corr=...)``,
-            each an ordinary ``optim_wrapper`` config.
-        paramwise_cfg (dict, optional): Applied to every network.
-    """
-
-    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None
-                 ) -> None:
-        missing = [n for n in NETWORKS if n not in optim_wrapper_cfg]
-        extra = [n for n in optim_wrapper_cfg if n not in NETWORKS]
-        if missing or extra:
-            raise ValueError(f'SCAI optim_wrapper needs exactly the keys {NETWORKS}; '
-                             f'missing {missing}, unknown {extra}')
-        self.cfgs = optim_wrapper_cfg
-        self.paramwise_cfg = paramwise_cfg
-
-    def __call__(self, model: nn.Module) -> OptimWrapperDict:
-        model = getattr(model, 'module', model)  # unwrap DDP
-        nets = model.scai_networks()
-        return OptimWrapperDict(**{
-            name: DefaultOptimWrapperConstructor(dict(self.cfgs[name]),
-                                                 self.paramwise_cfg)(nets[name])
-            for name in NETWORKS
-        })

@@ -8,7 +8,7 @@
 2. **Evaluation.** The base runs once over a small LSPET-test subset and the COCO
    sample (12 limb joints); the rows are decoded by the base codec and scored with
    MMPose's ``CocoMetric`` plus PCK@0.2 and the distal error, with the benchmark's
-   functions (``mmpose_scai.benchmark``).
+   functions (``benchmarks``).
 3. **Overlays.** Base | SCAI | ground truth, drawn with MMPose's
    ``PoseLocalVisualizer``, for the instances whose keypoints SCAI moved most.
 
@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .utils import is_demo_root, repo_root, resolve_data_root
+from .data_root import is_demo_root, repo_root, resolve_data_root
 
 BASE_CONFIG = 'configs/body_2d_keypoint/topdown_heatmap/lspet/td-hm_res18_1xb32-6e_lspet-128x96.py'
 SCAI_CONFIG = 'configs/body_2d_keypoint/scai/lspet/td-hm_res18_scai-1xb32-6e_lspet-128x96.py'
@@ -156,8 +156,8 @@ def train_tiny(s: DemoSettings, data_root: str, log: Callable[[str], None]) -> D
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from .benchmark.base import epoch_checkpoints
-    from .benchmark.train import scai_train_config, train_scai
+    from .base import epoch_checkpoints
+    from .train import scai_train_config, train_scai
 
     t0 = time.perf_counter()
     train_ds, _ = _datasets(s, data_root)
@@ -244,10 +244,10 @@ def evaluate(scai_cfg, checkpoint: str, datasets: Dict[str, Dict], s: DemoSettin
         ndarray[N, K, 2] in image pixels), ``meta`` (per-instance arrays),
         ``dataset`` (its config) and ``metainfo``.
     """
-    from .benchmark.analysis import score_keypoints
-    from .benchmark.cache import build_loader, build_model, cache_split, decode
-    from .benchmark.coco_eval import coco_evaluate, write_limb_only_ann
-    from .benchmark.methods import Variant, run_variant
+    from .analysis import score_keypoints
+    from .cache import build_loader, build_model, cache_split, decode
+    from .coco_eval import coco_evaluate, write_limb_only_ann
+    from .methods import Variant, run_variant
 
     model = build_model(scai_cfg, checkpoint)
     head = model.head
@@ -340,7 +340,7 @@ def draw_overlays(res: Dict, after: str, out_dir: str, k: int,
     from mmpose.structures import PoseDataSample
     from mmpose.visualization import PoseLocalVisualizer
 
-    from .benchmark.metrics import LIMB_JOINTS
+    from .metrics import LIMB_JOINTS
 
     meta, kp = res['meta'], res['keypoints']
     idx = most_changed(kp['base'], kp[after], k, list(LIMB_JOINTS))

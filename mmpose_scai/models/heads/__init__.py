@@ -1,0 +1,3 @@
+from .scai_head import SCAIHead
+
+__all__ = ['SCAIHead']

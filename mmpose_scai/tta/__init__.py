@@ -1,0 +1,3 @@
+from .adapter import PRESETS, TestTimeAdapter
+
+__all__ = ['PRESETS', 'TestTimeAdapter']
