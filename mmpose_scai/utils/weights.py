@@ -22,7 +22,7 @@ CACHE_ENV = 'SCAI_CACHE_DIR'
 CONVERTER_VERSION = 1  # part of the converted checkpoint's name: bump to re-convert
 MEDIAPIPE_STORAGE = 'https://storage.googleapis.com/mediapipe-assets/'
 NPM_PACKAGE = '@mediapipe/pose@0.5.1675469404'
-# sha256 of the files in NPM_PACKAGE (identical to MediaPipe's storage copies)
+# sha256 of the files in NPM_PACKAGE; a copy from either source is kept only if it matches
 BLAZEPOSE_SHA256: Dict[str, str] = {
     'heavy': '59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe',
     'full': 'e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f',
