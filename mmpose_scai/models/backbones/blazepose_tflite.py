@@ -99,7 +99,7 @@ class TFLiteGraph:
 
     def padding(self, op: int) -> Tuple[int, int]:
         """Symmetric (pad_h, pad_w) of a conv op, folding a preceding PAD op in."""
-        kind, ins, _ = self.ops[op]
+        _, ins, _ = self.ops[op]
         opts = self.options(op)
         kh, kw = self.shape(ins[1])[1:3]
         if opts.Padding() == self._tflite.Padding.SAME:
