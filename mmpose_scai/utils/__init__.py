@@ -1,5 +1,10 @@
 """Utilities of the plugin."""
 from .config_scope import register_config_scope
 from .setup_env import register_all_modules
+from .weights import (BLAZEPOSE_SHA256, WeightsError, blazepose_checkpoint,
+                      blazepose_checkpoint_path, cache_dir, fetch_blazepose)
 
-__all__ = ['register_all_modules', 'register_config_scope']
+__all__ = [
+    'BLAZEPOSE_SHA256', 'WeightsError', 'blazepose_checkpoint', 'blazepose_checkpoint_path',
+    'cache_dir', 'fetch_blazepose', 'register_all_modules', 'register_config_scope'
+]

@@ -1,3 +1,4 @@
+from .rotation_tta import RotationTTAPoseEstimator
 from .scai_estimator import SCAIPoseEstimator
 
-__all__ = ['SCAIPoseEstimator']
+__all__ = ['RotationTTAPoseEstimator', 'SCAIPoseEstimator']
