@@ -3,12 +3,12 @@
 Reuses the benchmark's frozen base, trained SCAI model and validation-tuned settings
 (steps 1-4 of :class:`~.pipeline.Pipeline`) and evaluates them on LSPET-test and the
 COCO sample (12 limb joints) under every shift of
-:data:`~mmpose_scai.datasets.transforms.SHIFTS` (7 corruptions + synthetic occlusion) at
+:data:`~benchmarks.corruptions.SHIFTS` (7 corruptions + synthetic occlusion) at
 severities 1, 3 and 5, next to the clean images (severity 0).
 
 For each condition (shift, severity, split) the base runs **once** (plain and flipped
 pass, :func:`~.cache.cache_split`) on images shifted inside the MMPose test pipeline
-(:func:`~mmpose_scai.datasets.transforms.shift_pipeline`, seeded per image); every method
+(:func:`~benchmarks.corruptions.shift_pipeline`, seeded per image); every method
 of :func:`shift_methods` then runs on that cache. Everything is cached, so an
 interrupted run resumes::
 
@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from mmpose_scai.datasets.transforms import SHIFTS, shift_pipeline
+from .corruptions import SHIFTS, shift_pipeline
 from .analysis import chain_mean, instance_errors, score_keypoints
 from .cache import build_loader, build_model, cache_split, decode, load_cache
 from .coco_eval import coco_evaluate

@@ -30,7 +30,7 @@ import benchmark as bench_cli  # noqa: E402  (tools/benchmark.py)
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
 from benchmarks import Pipeline  # noqa: E402
 from benchmarks.shift import ShiftBenchmark, ShiftSettings  # noqa: E402
-from mmpose_scai.datasets.transforms import SHIFTS  # noqa: E402
+from benchmarks.corruptions import SHIFTS  # noqa: E402
 from benchmarks.data_root import repo_root  # noqa: E402
 
 

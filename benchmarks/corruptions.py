@@ -28,7 +28,7 @@ Nothing is stored: the shifted image exists only inside the pipeline.
 
 Benchmark entry points::
 
-    from mmpose_scai.datasets.transforms import SHIFTS, shift_pipeline
+    from benchmarks.corruptions import SHIFTS, shift_pipeline
     for shift in SHIFTS:                      # corruptions + 'occlusion'
         for severity in (1, 3, 5):
             pipeline = shift_pipeline(cfg.test_dataloader.dataset.pipeline,

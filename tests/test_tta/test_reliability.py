@@ -15,8 +15,8 @@ from mmpose.registry import HOOKS, MODELS
 from mmpose_scai.tta import TestTimeAdapter
 from mmpose_scai.chains import CHAIN_LAYOUTS, KeypointChains
 from mmpose_scai.models.utils.heatmaps import render_gaussians
-from tests.test_adaptation import refiner  # noqa: F401 (module fixture: trained Φ, Γ, C)
-from tests.test_adaptation import inputs, run
+from tests.test_tta.test_adapter import refiner  # noqa: F401 (module fixture: trained Φ, Γ, C)
+from tests.test_tta.test_adapter import inputs, run
 from tests.test_models.builders import (DARK, MSRA, UDP, base_head, build, fake_samples,
                                         tiny_base_cfg, tiny_scai_cfg)
 

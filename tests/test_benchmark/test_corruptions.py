@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 from mmpose.registry import TRANSFORMS
 
-import mmpose_scai  # noqa: F401  (registers the transforms)
-from mmpose_scai.datasets.transforms import (CORRUPTIONS, DISTAL_JOINTS, SHIFTS,
-                                             ImageCorruption, SyntheticOcclusion,
-                                             shift_pipeline, shift_transform_cfg)
+from benchmarks.corruptions import (CORRUPTIONS, DISTAL_JOINTS, SHIFTS, ImageCorruption,
+                                    SyntheticOcclusion, shift_pipeline, shift_transform_cfg)
 
 INPUT_SIZE = (96, 128)
 VAL_PIPELINE = [
@@ -258,7 +256,7 @@ def test_real_test_pipeline_on_lspet(lspet_test):
 def test_shift_inserted_into_the_repo_config_pipeline():
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(
-        osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
+        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
         'configs/body_2d_keypoint/topdown_heatmap/lspet/td-hm_res18_1xb32-6e_lspet-128x96.py'))
     p = shift_pipeline(cfg.test_dataloader.dataset.pipeline, 'motion_blur', 5)
     built = [TRANSFORMS.build(t) for t in p]
@@ -272,8 +270,8 @@ def test_imagecorruptions_imports_without_pkg_resources():
     import json
     import subprocess
     import sys
-    shift_py = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__))))), 'mmpose_scai', 'datasets', 'transforms', 'shift.py')
+    shift_py = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                        'benchmarks', 'corruptions.py')
     code = ('import sys, json, importlib.util, numpy as np\n'
             'sys.modules["pkg_resources"] = None  # import pkg_resources -> ImportError\n'
             f'spec = importlib.util.spec_from_file_location("shift_mod", {shift_py!r})\n'
