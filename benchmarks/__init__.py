@@ -6,6 +6,10 @@ cached heatmaps, :mod:`.metrics` / :mod:`.coco_eval` / :mod:`.analysis` score th
 :mod:`.report` prints the tables.
 """
 import mmpose_scai  # noqa: F401,E402  (compat shims before mmpose.models)
-from .pipeline import Pipeline, Settings
+from .data_root import export_data_root
+
+export_data_root()  # the configs read $SCAI_DATA_ROOT
+
+from .pipeline import Pipeline, Settings  # noqa: E402
 
 __all__ = ['Pipeline', 'Settings']

@@ -62,3 +62,14 @@ def is_demo_root(path: str, root: Optional[str] = None) -> bool:
     """Whether ``path`` is the embedded demo subset."""
     demo = osp.normpath(osp.join(root or repo_root(), DEMO_DATA))
     return osp.normpath(osp.abspath(path)) == demo
+
+
+def export_data_root() -> None:
+    """Set ``$SCAI_DATA_ROOT`` (read by the configs) to :func:`resolve_data_root` unless
+    it is set; under CI only to the shared data (a fallback to the demo subset fails
+    there, in the tests' ``data_root`` fixture)."""
+    if not os.environ.get(DATA_ROOT_ENV):
+        try:
+            os.environ[DATA_ROOT_ENV] = resolve_data_root(allow_demo=not is_ci())
+        except DataRootError:
+            pass

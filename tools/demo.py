@@ -1,62 +1,170 @@
-"""`make demo`: base vs +SCAI vs +SCAI+TTA on real photos, with before/after overlays.
+"""`make demo`: base vs +SCAI vs +SCAI+TTA on real photos with shipped weights.
 
-Reuses the benchmark's checkpoints (``work_dirs/benchmark/report.json``) when present;
-otherwise trains a tiny base and SCAI for a few minutes (numbers then illustrative).
-Data: ``$SCAI_DATA_ROOT``, ``../shared/data`` or the embedded ``data/demo`` subset.
-See ``mmpose_scai/demo.py``.
+The base is BlazePose-GHUM heavy (fetched, checked by sha256 and converted once into
+``$SCAI_CACHE_DIR``); the SCAI refiner is the one the benchmark trained, shipped in
+``checkpoints/``. Nothing is trained. On the embedded demo subset (``data/demo``: 20 LSPET
+persons, 12 COCO persons) it prints MMPose's ``CocoMetric`` AP for the three settings and
+writes side-by-side overlays (base | +SCAI) of the persons SCAI changed most.
 
 Example:
-    python tools/demo.py                    # a few minutes on 2 CPU cores
-    python tools/demo.py --no-benchmark     # always train the tiny models
+    python tools/demo.py                     # about a minute on 2 CPU cores
+    python tools/demo.py --data-root ../shared/data --limit 200 --verbose
 """
 import argparse
+import contextlib
+import io
+import logging
+import os
+import os.path as osp
+import sys
 import time
+from typing import Callable, Dict, List
 
-import os.path as osp  # noqa: E402
-import sys  # noqa: E402
+import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository root: benchmarks/
-import mmpose_scai  # noqa: F401  (compat shims before anything imports mmpose.models)
-from benchmarks.demo import DemoSettings, run_demo
-
-
-def parse_args() -> argparse.Namespace:
-    d = DemoSettings()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default=d.work_dir)
-    parser.add_argument('--benchmark-dir', default=d.benchmark_dir)
-    parser.add_argument('--no-benchmark', action='store_true',
-                        help='ignore cached benchmark checkpoints; train tiny models')
-    parser.add_argument('--train-images', type=int, default=d.train_images)
-    parser.add_argument('--base-epochs', type=int, default=d.base_epochs)
-    parser.add_argument('--test-images', type=int, default=d.test_images)
-    parser.add_argument('--num-vis', type=int, default=d.num_vis)
-    parser.add_argument('--num-workers', type=int, default=d.num_workers)
-    return parser.parse_args()
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'demo'))
+CONFIG = osp.join(ROOT, 'configs', 'body_2d_keypoint', 'scai', 'lspet',
+                  'td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256.py')
+REFINER = osp.join(ROOT, 'checkpoints', 'scai_blazepose-ghum-heavy_lspet-256x256.pth')
+ROWS = (('base', dict(refine=False)), ('+SCAI', dict(refine=True)),
+        ('+SCAI+TTA', dict(refine=True, tta=dict(preset='default'))))
 
 
-def main() -> None:
-    args = parse_args()
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--config', default=CONFIG)
+    p.add_argument('--refiner', default=REFINER, help='shipped SCAI refiner weights')
+    p.add_argument('--data-root', default=osp.join(ROOT, 'data', 'demo'))
+    p.add_argument('--limit', type=int, default=None, help='persons per split')
+    p.add_argument('--num-vis', type=int, default=3, help='overlays per split')
+    p.add_argument('--out-dir', default=osp.join('work_dirs', 'demo'))
+    p.add_argument('--verbose', action='store_true', help="MMEngine's log lines too")
+    return p.parse_args(argv)
+
+
+def split_datasets(cfg, data_root: str, limit=None) -> Dict[str, dict]:
+    """LSPET-test and the COCO sample under ``data_root``, with the config's test
+    pipeline and ground-truth boxes."""
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    common = dict(data_mode='topdown', test_mode=True, bbox_file=None, pipeline=pipeline)
+    out = dict(
+        lspet=dict(type='CocoDataset', data_root=osp.join(data_root, 'lspet') + '/',
+                   ann_file='annotations/test.json', data_prefix=dict(img='images/'),
+                   **common),
+        coco=dict(type='CocoDataset', data_root=osp.join(data_root, 'coco_sample') + '/',
+                  ann_file='annotations/person_keypoints.json',
+                  data_prefix=dict(img='images/'), **common))
+    if limit:
+        for ds in out.values():
+            ds['indices'] = limit
+    return out
+
+
+def evaluate(model, dataset_cfg: dict, test_cfg: dict, verbose: bool) -> Dict:
+    """CocoMetric AP of ``model`` under ``test_cfg``, and its keypoints per person."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.runner import Runner
+    loader = Runner.build_dataloader(dict(
+        batch_size=8, num_workers=0, dataset=dataset_cfg,
+        sampler=dict(type='DefaultSampler', shuffle=False)))
+    ds = loader.dataset
+    ann = osp.join(ds.data_root, ds.ann_file) if not osp.isabs(ds.ann_file) else ds.ann_file
+    evaluator = Evaluator(dict(type='CocoMetric', ann_file=ann))
+    evaluator.dataset_meta = ds.metainfo
+    saved = dict(model.test_cfg)
+    model.test_cfg.update(test_cfg)
+    model.head.adapter = None
+    keypoints, errors, boxes, paths = [], [], [], []
+    try:
+        for batch in loader:
+            outputs = model.test_step(batch)
+            evaluator.process(outputs, batch)
+            for s in outputs:
+                keypoints.append(s.pred_instances.keypoints[0])
+                errors.append(s.pred_instances.keypoint_self_errors[0])
+                boxes.append(np.asarray(s.gt_instances.bboxes)[0])
+                paths.append(s.img_path)
+        with contextlib.redirect_stdout(io.StringIO() if not verbose else sys.stdout):
+            metrics = evaluator.evaluate(len(ds))
+    finally:
+        model.test_cfg.clear()
+        model.test_cfg.update(saved)
+        model.head.adapter = None
+    return dict(AP=metrics['coco/AP'], AR=metrics['coco/AR'], keypoints=np.stack(keypoints),
+                self_errors=np.stack(errors), bboxes=np.stack(boxes), paths=paths)
+
+
+def table(results: Dict[str, Dict[str, Dict]]) -> str:
+    lines = ['| setting | ' + ' | '.join(f'{s} AP' for s in results) + ' |',
+             '|---|' + '---|' * len(results)]
+    for name, _ in ROWS:
+        lines.append(f'| {name} | ' + ' | '.join(
+            f'{100 * results[s][name]["AP"]:.1f}' for s in results) + ' |')
+    return '\n'.join(lines)
+
+
+def overlays(model, res: Dict[str, Dict], split: str, k: int, out_dir: str) -> List[str]:
+    """Overlays (base | +SCAI) of the ``k`` persons whose keypoints SCAI moved most."""
+    import mmcv
+    from scai_image_demo import draw_pair, person_region
+    base, scai = res['base'], res['+SCAI']
+    shift = np.linalg.norm(scai['keypoints'] - base['keypoints'], axis=-1).mean(-1)
+    files = []
+    for i in np.argsort(-shift)[:k]:
+        if shift[i] == 0:
+            break
+        pred = dict(base=base['keypoints'][i:i + 1], scai=scai['keypoints'][i:i + 1],
+                    self_errors=scai['self_errors'][i:i + 1],
+                    base_scores=np.ones((1, base['keypoints'].shape[1])),
+                    bboxes=base['bboxes'][i:i + 1])
+        img = mmcv.bgr2rgb(mmcv.imread(base['paths'][i]))
+        name = f'{split}_{osp.splitext(osp.basename(base["paths"][i]))[0]}_{i}.png'
+        files.append(osp.join(out_dir, name))
+        draw_pair(img, pred, model.dataset_meta.get('skeleton_links', []), files[-1],
+                  region=person_region(pred['bboxes'], img.shape),
+                  title=f'{split}: {osp.basename(base["paths"][i])}, mean shift '
+                  f'{shift[i]:.1f} px')
+    return files
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     start = time.perf_counter()
 
     def log(msg: str) -> None:
-        print(f'[demo {time.perf_counter() - start:5.0f} s] {msg}', flush=True)
+        print(f'[demo {time.perf_counter() - start:4.0f} s] {msg}', flush=True)
 
-    s = DemoSettings(work_dir=args.work_dir, benchmark_dir=args.benchmark_dir,
-                     use_benchmark=not args.no_benchmark, train_images=args.train_images,
-                     base_epochs=args.base_epochs, test_images=args.test_images,
-                     num_vis=args.num_vis, num_workers=args.num_workers)
-    out = run_demo(s, log)
+    import mmpose_scai  # noqa: F401  (shims first)
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmpose.apis import init_model
+    from mmpose_scai.utils import blazepose_checkpoint, scai_checkpoint
+    if not args.verbose:
+        MMLogger.get_instance('mmengine', log_level='ERROR')
+        logging.getLogger('mmengine').setLevel(logging.ERROR)
+    log('base: BlazePose-GHUM heavy (fetched and converted once, sha256-checked)')
+    base_ckpt = blazepose_checkpoint('heavy')
+    ckpt = scai_checkpoint(base_ckpt, args.refiner,
+                           osp.join(args.out_dir, 'scai_blazepose.pth'))
+    log(f'SCAI refiner: {osp.relpath(args.refiner, ROOT)}')
+    cfg = Config.fromfile(args.config)
+    model = init_model(cfg, ckpt, device='cpu')
+    results = {}
+    for split, ds in split_datasets(cfg, args.data_root, args.limit).items():
+        results[split] = {}
+        for name, test_cfg in ROWS:
+            res = evaluate(model, ds, test_cfg, args.verbose)
+            results[split][name] = res
+            log(f'{split}: {name} AP {100 * res["AP"]:.1f} ({len(res["paths"])} persons)')
+    vis_dir = osp.join(args.out_dir, 'vis')
+    files = [f for split in results
+             for f in overlays(model, results[split], split, args.num_vis, vis_dir)]
     print()
-    print(out['table'])
+    print(table(results))
     print()
-    for split, files in out['overlays'].items():
-        if files:
-            print(f'overlays ({split}, base | +SCAI+TTA | ground truth): '
-                  f'{", ".join(files)}')
-    ckpts = ', '.join(f'{k} {v}' for k, v in out['checkpoints'].items())
-    print(f'models: {out["source"]} ({ckpts}); SCAI test settings {out["test"]}; '
-          f'total {time.perf_counter() - start:.0f} s')
+    print(f'{len(files)} overlays (base | +SCAI) in {vis_dir}/')
+    log('done')
 
 
 if __name__ == '__main__':
