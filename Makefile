@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo benchmark benchmark-shift benchmark-cost clean
+.PHONY: venv test demo benchmark benchmark-blazepose benchmark-shift benchmark-cost clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,20 @@ BENCH_ARGS ?= --curve-test --docs
 
 benchmark: venv
 	$(PY) tools/benchmark.py $(BENCH_ARGS)
+
+# The same benchmark on the frozen BlazePose-GHUM heavy base (docs/benchmarks_blazepose.md):
+# fetches and converts the model first; SCAI trains on the base's features cached once per
+# training image (2,000 of them); resumable, cached under work_dirs/benchmark-blazepose.
+BLAZE_BASE := configs/body_2d_keypoint/topdown_heatmap/blazepose/td-hm_blazepose-ghum-heavy_lspet-256x256.py
+BLAZE_SCAI := configs/body_2d_keypoint/scai/lspet/td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256.py
+BLAZE_ARGS ?= --train-images 2000 --stages 3,2,1 --no-ablation --no-lite --no-switches \
+	--feature-cache --rotation --threads 2 --docs --docs-name benchmarks_blazepose
+
+benchmark-blazepose: venv
+	$(PY) tools/fetch_blazepose.py
+	$(PY) tools/benchmark.py --base-config $(BLAZE_BASE) --scai-config $(BLAZE_SCAI) \
+		--base-checkpoint "$$($(PY) tools/fetch_blazepose.py --quiet)" \
+		--work-dir work_dirs/benchmark-blazepose $(BLAZE_ARGS)
 
 # Corruption / occlusion shifts on the benchmark's models (runs `benchmark` steps first).
 benchmark-shift: venv

@@ -75,9 +75,18 @@ class Settings:
     base_cfg_options: dict = field(default_factory=dict)
     scai_cfg_options: dict = field(default_factory=dict)
     docs_dir: Optional[str] = None
+    #: file stem of the docs copies (``<docs_name>.json``, ``<docs_name>_tables.md``)
+    docs_name: str = 'benchmarks'
     quick: bool = False
     #: SCAI-Lite: ``LiteSettings`` overrides ({}: the defaults); None: no Lite step
     lite: Optional[dict] = field(default_factory=dict)
+    #: train SCAI on the base's features cached once per training image
+    #: (:mod:`.feature_cache`) instead of running the base every epoch
+    feature_cache: bool = False
+    #: also the switch and ablation rows (False: the headline rows only)
+    switch_rows: bool = True
+    #: the 4-rotation rows (heatmap-peak choice; E_s choice) on the test splits
+    rotation: bool = False
 
 
 class Pipeline:
@@ -297,6 +306,7 @@ class Pipeline:
                 self.report['base']['checkpoint'], st, self.s.train_images,
                 self.s.num_workers, self.s.scai_cfg_options, seed=self.s.seed,
                 name='scai_main')
+            self._maybe_feature_cache(cfg)
             res = train_scai(cfg, self.log)
             ckpts['scai'] = res['checkpoint']
             ckpts['stage1'] = res['stage1']
@@ -311,11 +321,31 @@ class Pipeline:
                     self.s.scai_config, self.sdir('scai', 'gamma_frozen'),
                     ckpts['stage1'], ab, self.s.train_images, self.s.num_workers, opts,
                     seed=self.s.seed, name='scai_gamma_frozen')
+                self._maybe_feature_cache(cfg_ab)
                 res_ab = train_scai(cfg_ab, self.log)
                 ckpts['gamma_frozen'] = res_ab['checkpoint']
                 self.report['steps']['3 train SCAI']['gamma_frozen'] = res_ab
         self.report['scai_checkpoints'] = ckpts
         return ckpts
+
+    def _maybe_feature_cache(self, cfg) -> None:
+        """With ``Settings.feature_cache``: cache the base's features of the training
+        images once (per image subset) and train on them."""
+        if not self.s.feature_cache:
+            return
+        from .feature_cache import cache_train_features, use_feature_cache
+        path = self.edir('cache', f'train{self.s.train_images or "all"}_s{self.s.seed}'
+                         '_feats.pt')
+        last = [0.]
+
+        def progress(done, total):
+            if time.perf_counter() - last[0] > 30 or done == total:
+                last[0] = time.perf_counter()
+                self.log(f'cache train features: {done}/{total}')
+        info = cache_train_features(cfg, self.report['base']['checkpoint'], path,
+                                    self.s.batch_size, self.s.num_workers, progress)
+        self.report['steps'].setdefault('3 train SCAI', {})['feature_cache'] = info
+        use_feature_cache(cfg, path)
 
     def head(self, name: str):
         """The SCAIHead of a trained SCAI checkpoint (eval mode)."""
@@ -504,6 +534,8 @@ class Pipeline:
             Variant('ablation: + joint Gamma training', **sr, note='= +SCAI'),
             Variant('ablation: + TTA', tta=tta, **sr, note='= +SCAI+TTA'),
         ]
+        if not self.s.switch_rows:
+            rows = [v for v in rows if not v.name.startswith(('switch:', 'ablation:'))]
         if self.lite is not None:
             rows += lite_variants(self.lite['chosen'])
         return rows
@@ -626,9 +658,10 @@ class Pipeline:
         self.echo(md)
         if self.s.docs_dir:
             os.makedirs(self.s.docs_dir, exist_ok=True)
-            with open(osp.join(self.s.docs_dir, 'benchmarks.json'), 'w') as f:
+            with open(osp.join(self.s.docs_dir, f'{self.s.docs_name}.json'), 'w') as f:
                 json.dump(rep, f, indent=1)
-            with open(osp.join(self.s.docs_dir, 'benchmarks_tables.md'), 'w') as f:
+            with open(osp.join(self.s.docs_dir, f'{self.s.docs_name}_tables.md'),
+                      'w') as f:
                 f.write(md)
         return rep
 

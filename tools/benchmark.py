@@ -40,6 +40,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'when there are any (else trains a tiny base for one short epoch)')
     p.add_argument('--base-config', default=None,
                    help='base config (default: the 6-epoch LSPET ResNet-18)')
+    p.add_argument('--base-checkpoint', default=None,
+                   help='use this base checkpoint as is (no base training), e.g. '
+                   '$(python tools/fetch_blazepose.py --quiet)')
+    p.add_argument('--scai-config', default=None,
+                   help='SCAI config (default: the LSPET ResNet-18 one)')
+    p.add_argument('--feature-cache', action='store_true',
+                   help='run the base once per training image and train SCAI on the '
+                   'cached features (for a slow base)')
+    p.add_argument('--no-switches', action='store_true',
+                   help='only the headline rows (no switch / ablation rows)')
+    p.add_argument('--rotation', action='store_true',
+                   help='also the 4-rotation rows (choice by heatmap peak, and by E_s)')
+    p.add_argument('--docs-name', default='benchmarks',
+                   help='file stem of the --docs copies (default benchmarks)')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     p.add_argument('--base-epoch', type=int, default=None,
                    help='use this base epoch instead of the val pick (e.g. an early one)')
     p.add_argument('--stages', default='3,2,1',
@@ -61,13 +76,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def settings_from_args(args) -> Settings:
     pre, cor, mul = (int(x) for x in args.stages.split(','))
     s = Settings(base_epoch=args.base_epoch, train_images=args.train_images,
+                 base_checkpoint=args.base_checkpoint, feature_cache=args.feature_cache,
+                 rotation=args.rotation, switch_rows=not args.no_switches,
                  ablation=not args.no_ablation, curve_test=args.curve_test,
                  num_workers=args.num_workers, lite=None if args.no_lite else {},
                  stages=dict(pretrain_epochs=pre, correct_epochs=cor, multi_epochs=mul,
                              max_rounds=3))
     root = repo_root()
     s.base_config = osp.join(root, args.base_config or s.base_config)
-    s.scai_config = osp.join(root, s.scai_config)
+    s.scai_config = osp.join(root, args.scai_config or s.scai_config)
     if args.quick:
         s.quick, s.limit, s.bootstrap = True, 64, 100
         s.train_images = args.train_images or 128
@@ -86,12 +103,16 @@ def settings_from_args(args) -> Settings:
         s.bootstrap = args.bootstrap
     if args.docs:
         s.docs_dir = osp.join(root, 'docs')
+        s.docs_name = args.docs_name
     return s
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     s = settings_from_args(args)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     print(f'benchmark settings: {json.dumps(s.__dict__, default=str)}', flush=True)
     Pipeline(s).run()
 
