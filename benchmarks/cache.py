@@ -57,7 +57,8 @@ def build_loader(cfg, dataset_cfg: dict, batch_size: int = 32, num_workers: int 
 @torch.no_grad()
 def cache_split(model, loader, out_path: Optional[str], flip: bool = True,
                 test_cfg: Optional[dict] = None, feats: bool = True,
-                progress: Optional[Callable[[int, int], None]] = None) -> dict:
+                progress: Optional[Callable[[int, int], None]] = None,
+                rotate: int = 0) -> dict:
     """Run the base over ``loader`` and save the cache to ``out_path`` (torch file).
 
     Args:
@@ -69,6 +70,8 @@ def cache_split(model, loader, out_path: Optional[str], flip: bool = True,
         feats (bool): Keep the feature maps f (needed by SCAI, not by the base).
         test_cfg (dict): ``flip_mode`` and ``shift_heatmap`` for the flip average.
         progress (callable): Called with (done, total) after every batch.
+        rotate (int): Run the base on the crops turned by this many quarter turns
+            (``torch.rot90``); heatmaps and f stay in the turned frame.
 
     Returns:
         dict: the cache.
@@ -81,6 +84,8 @@ def cache_split(model, loader, out_path: Optional[str], flip: bool = True,
     for data in loader:
         data = model.data_preprocessor(data, False)
         inputs, samples = data['inputs'], data['data_samples']
+        if rotate % 4:
+            inputs = torch.rot90(inputs, rotate, dims=(2, 3))
         hm, f = forward_with_features(head, model.extract_feat(inputs))
         hms.append(hm.float())
         if feats:

@@ -567,6 +567,105 @@ class Pipeline:
         self.rows = out
         return out
 
+    # ------------------------------------------------------ step 5b: rotations
+    def step_rotation(self) -> Dict[str, List[dict]]:
+        """The 4-rotation rows on the test splits: the base run on the crop turned by
+        0/90/180/270 degrees (each turn cached once, plain pass), and per person the
+        turn chosen by the mean limb heatmap peak (as ``RotationTTAPoseEstimator``) or
+        by SCAI's E_s (lowest mean over the person's valid chains: Γ's E_s on the base
+        heatmaps for the base rows, the final E_s for the +SCAI rows). The heatmaps
+        are turned back before decoding (a heatmap cell maps onto a cell exactly).
+        No choice is tuned, so the validation split is not used."""
+        import torch
+
+        out = {}
+        ch = self.tuning['chosen']
+        head = self.head('scai')
+        limbs = list(range(5, 17))
+        with self._timed('5b rotation rows (test, coco)'):
+            model = None
+            for split in ('test', 'coco'):
+                per_k = []
+                for k in range(4):
+                    cache = self.caches[split]
+                    if k:
+                        path = self.edir('cache', f'{split}_rot{k}.pt')
+                        if not osp.exists(path):
+                            if model is None:
+                                model = build_model(self.cfg('base'),
+                                                    self.report['base']['checkpoint'])
+                            loader = build_loader(self.cfg('base'),
+                                                  self.split_dataset(split),
+                                                  self.s.batch_size, self.s.num_workers)
+                            cache_split(model, loader, path, flip=False, rotate=k)
+                        cache = dict(load_cache(path), meta=cache['meta'],
+                                     heatmaps_flip=None)
+                    res = run_variant(head, cache, Variant(
+                        '+SCAI', start=ch['start'], rounds=ch['rounds']),
+                        self.s.batch_size)
+                    back = dict(
+                        base=torch.rot90(cache['heatmaps'], -k, dims=(-2, -1)),
+                        scai=torch.rot90(res['heatmaps'], -k, dims=(-2, -1)))
+                    dec = {m: decode(head, hm, cache['meta']) for m, hm in back.items()}
+                    with np.errstate(all='ignore'):
+                        es = {m: np.nanmean(np.where(res['valid'], res[e], np.nan), 1)
+                              for m, e in (('base', 'E_base'), ('scai', 'E_s'))}
+                    per_k.append(dict(dec=dec, es=es,
+                                      peak=dec['base'][1][:, limbs].mean(1)))
+                    self.log(f'rotation {split} k={k}: mean limb peak '
+                             f'{per_k[-1]["peak"].mean():.3f}')
+                peak = np.stack([p['peak'] for p in per_k], 1)
+                k_peak = peak.argmax(1)
+                rows = []
+                for m in ('base', 'scai'):
+                    es = np.stack([p['es'][m] for p in per_k], 1)
+                    es = np.where(np.isfinite(es), es, np.inf)
+                    k_es = np.where(np.isfinite(es).any(1), es.argmin(1), k_peak)
+                    label = 'base' if m == 'base' else '+SCAI'
+                    for rule, ks in (('peak', k_peak), ('E_s', k_es)):
+                        name = f'{label} rot4 ({rule})'
+                        kpts = np.stack([per_k[k]['dec'][m][0][i]
+                                         for i, k in enumerate(ks)])
+                        scores = np.stack([per_k[k]['dec'][m][1][i]
+                                           for i, k in enumerate(ks)])
+                        share = np.bincount(ks, minlength=4) / len(ks)
+                        r = self._score_row(split, name, kpts, scores, dict(
+                            name=name, rule=rule, model=m,
+                            rounds=ch['rounds'], start=ch['start']),
+                            rotation_share=share.tolist())
+                        rows.append(r)
+                        self.log(f'{split:5s} {name:38s} AP {r["AP"]:.4f} PCK '
+                                 f'{r["pck"]:.3f} distal {r["distal_err"]:.3f} (turns '
+                                 f'{"/".join(f"{x:.2f}" for x in share)})')
+                self.rows[split] += rows
+                out[split] = rows
+        self.report['rotation'] = dict(
+            rules=dict(peak='mean heatmap peak of the 12 limb joints, highest wins',
+                       E_s='mean E_s over the valid chains, lowest wins'))
+        return out
+
+    def _score_row(self, split: str, name: str, kpts: np.ndarray, scores: np.ndarray,
+                   variant: dict, **extra) -> dict:
+        """Evaluate given keypoints as row ``name`` (saved like :meth:`evaluate`)."""
+        cache = self.caches[split]
+        rdir = self.sdir('rows', split)
+        os.makedirs(rdir, exist_ok=True)
+        slug = _slug(name)
+        self._row_dirs[(split, name)] = rdir
+        ann = self.ann_file(split, cache['meta']['img_id'])
+        metrics, table, img_ids = coco_evaluate(ann, cache['dataset_meta'], cache['meta'],
+                                                kpts, scores, osp.join(rdir, slug))
+        row = dict(variant=_jsonable(variant), split=split, n=int(len(kpts)),
+                   AP=metrics['AP'], AP50=metrics['AP .5'], AP75=metrics['AP .75'],
+                   AR=metrics['AR'], seconds=0.0, **extra,
+                   **score_keypoints(kpts, cache['meta']))
+        np.savez_compressed(osp.join(rdir, slug + '.npz'), keypoints=kpts, scores=scores)
+        with open(osp.join(rdir, slug + '.pkl'), 'wb') as f:
+            pickle.dump(dict(table=table, img_ids=img_ids), f)
+        with open(osp.join(rdir, slug + '.json'), 'w') as f:
+            json.dump(_jsonable(row), f, indent=1)
+        return row
+
     # ------------------------------------------------------ step 6: analyses
     def step_analysis(self) -> dict:
         res = {}
@@ -673,6 +772,8 @@ class Pipeline:
             self.step_lite()
         self.step_tune()
         self.step_rows()
+        if self.s.rotation:
+            self.step_rotation()
         self.step_analysis()
         return self.step_report()
 
