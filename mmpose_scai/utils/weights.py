@@ -145,3 +145,89 @@ def blazepose_checkpoint(arch: str = 'heavy', cache: Optional[str] = None) -> st
         f.write(buffer.getvalue())
     os.replace(part, path)
     return path
+
+
+# ------------------------------------------------------- SCAI refiner checkpoints
+#: state-dict keys a SCAI checkpoint adds to its base: the refinement networks and the
+#: chain mask; everything else is the (frozen) base
+REFINER_KEYS = ('head.refiner.', 'head.chain_labelled')
+
+
+def _save_atomic(obj, path: str) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    part = f'{path}.{os.getpid()}.part'
+    with open(part, 'wb') as f:
+        f.write(buffer.getvalue())
+    os.replace(part, path)
+
+
+def extract_refiner(checkpoint: str, out: str, meta: Optional[dict] = None) -> str:
+    """Write only the SCAI refiner of a trained SCAI checkpoint (``head.refiner.*`` and
+    ``head.chain_labelled``) to ``out``: a small file to ship without the base.
+
+    Args:
+        checkpoint (str): A checkpoint of a ``SCAIPoseEstimator`` (MMEngine format).
+        out (str): Output path.
+        meta (dict, optional): Merged into the output's ``meta`` (provenance).
+
+    Returns:
+        str: ``out``.
+    """
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = ckpt.get('state_dict', ckpt)
+    refiner = {k: v for k, v in state.items() if k.startswith(REFINER_KEYS)}
+    if not any(k.startswith('head.refiner.') for k in refiner):
+        raise KeyError(f'{checkpoint} has no SCAI refiner weights (head.refiner.*)')
+    src_meta = ckpt.get('meta', {}) if isinstance(ckpt.get('meta'), dict) else {}
+    info = {k: src_meta[k] for k in ('epoch', 'iter', 'dataset_meta') if k in src_meta}
+    info.update(meta or {})
+    _save_atomic(dict(state_dict=refiner, meta=info), out)
+    return out
+
+
+def scai_checkpoint(base: str, refiner: str, out: Optional[str] = None) -> str:
+    """A loadable SCAI checkpoint: the base checkpoint's weights plus a refiner file
+    written by :func:`extract_refiner` (for ``mmpose.apis.init_model``).
+
+    Example:
+        >>> ckpt = scai_checkpoint(blazepose_checkpoint('heavy'),
+        ...                        'checkpoints/scai_blazepose-ghum-heavy_lspet-256x256.pth')
+        >>> model = init_model(scai_config, ckpt, device='cpu')
+
+    Args:
+        base (str): The base model's MMPose checkpoint (its ``head.X`` keys become the
+            SCAI head's ``head.base_head.X`` on loading).
+        refiner (str): Refiner-only file.
+        out (str, optional): Output path; default in :func:`cache_dir`, named after both
+            inputs' sha256, so it is written once and reused.
+
+    Returns:
+        str: The path of the combined checkpoint.
+    """
+    import torch
+
+    if out is None:
+        out = osp.join(cache_dir(), f'scai_{sha256sum(refiner)[:8]}_on_'
+                       f'{sha256sum(base)[:8]}.pth')
+        if osp.isfile(out):
+            return out
+    ref = torch.load(refiner, map_location='cpu', weights_only=False)
+    ref_state = ref.get('state_dict', ref)
+    extra = [k for k in ref_state if not k.startswith(REFINER_KEYS)]
+    if extra or not ref_state:
+        raise KeyError(f'{refiner} is not a refiner-only file (keys outside '
+                       f'{REFINER_KEYS}: {extra[:5]})')
+    base_ckpt = torch.load(base, map_location='cpu', weights_only=False)
+    state = dict(base_ckpt.get('state_dict', base_ckpt))
+    state = {k: v for k, v in state.items() if not k.startswith(REFINER_KEYS)}
+    state.update(ref_state)
+    meta = dict(base=dict(path=osp.basename(base), meta=base_ckpt.get('meta', {})),
+                refiner=dict(path=osp.basename(refiner), meta=ref.get('meta', {})))
+    _save_atomic(dict(state_dict=state, meta=meta), out)
+    return out
