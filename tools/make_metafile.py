@@ -6,6 +6,11 @@ The Results of ``configs/body_2d_keypoint/scai/lspet/scai_lspet.yml`` are the nu
 Example:
     python tools/make_metafile.py                          # from docs/benchmarks.json
     python tools/make_metafile.py --report work_dirs/benchmark/report.json
+
+The SCAI model on the frozen BlazePose-GHUM base takes its Results from the BlazePose
+benchmark report (``--blazepose-report``, default ``docs/benchmarks_blazepose.json``, used
+when it exists); its Weights are the shipped refiner (rebuild a loadable checkpoint with
+``mmpose_scai.utils.scai_checkpoint``).
 """
 import argparse
 import json
@@ -25,6 +30,17 @@ MODELS = [
     (SCAI_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI'], '+SCAI'),
     (LITE_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI-Lite'], '+SCAI-Lite'),
 ]
+BLAZE_SCAI_CFG = ('configs/body_2d_keypoint/scai/lspet/'
+                  'td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256.py')
+BLAZE_REFINER = 'checkpoints/scai_blazepose-ghum-heavy_lspet-256x256.pth'
+# models of the BlazePose benchmark: (config, collection, architecture, row, weights)
+BLAZE_MODELS = [
+    (BLAZE_SCAI_CFG, 'SCAI-LSPET', ['BlazePose-GHUM', 'SCAI'], '+SCAI', BLAZE_REFINER),
+]
+BLAZE_DATASETS = {
+    'test': 'LSPET (test split, 1,000 persons; frozen BlazePose-GHUM heavy base)',
+    'coco': 'COCO sample (80 persons, 12 limb joints; frozen BlazePose-GHUM heavy base)',
+}
 DATASETS = {  # report split -> metafile dataset name
     'test': 'LSPET (test split, 1,000 persons; CPU-trained base)',
     'coco': 'COCO sample (80 persons, 12 limb joints; cross-dataset)',
@@ -51,36 +67,50 @@ def _find(rows: List[Dict], name: str) -> Optional[Dict]:
     return next((r for r in rows if r['variant']['name'] == name), None)
 
 
-def lspet_metafile(report: Dict) -> Dict:
+def _model(report: Dict, config: str, collection: str, arch: List[str], row_name: str,
+           datasets: Dict[str, str]) -> Dict:
+    results, variant = [], None
+    for split, dataset in datasets.items():
+        row = _find(report.get('rows', {}).get(split, []), row_name)
+        if row is not None:
+            variant = row['variant']
+            results.append(dict(Dataset=dataset, Metrics=_metrics(row),
+                                Task='Body 2D Keypoint'))
+    meta = dict(Architecture=arch, **{'Training Data': 'LSPET'})
+    if variant is not None:
+        settings = ', '.join(f'{k}={variant.get(k)}'
+                             for k in ('flip', 'refine', 'rounds', 'tta'))
+        meta['Benchmark'] = (f'tools/benchmark.py, {report.get("finished", "?")}, '
+                             f'row "{row_name}" ({settings})')
+    model = {'Config': config, 'In Collection': collection, 'Metadata': meta,
+             'Name': osp.splitext(osp.basename(config))[0]}
+    if results:
+        model['Results'] = results
+    return model
+
+
+def lspet_metafile(report: Dict, blaze_report: Optional[Dict] = None) -> Dict:
     """The LSPET metafile as a dict, Results filled from a benchmark report.
 
     Args:
         report: ``tools/benchmark.py``'s JSON (``rows`` per split, each row with
             ``variant.name`` and COCO-style metrics).
+        blaze_report: The same for the BlazePose base (``make benchmark-blazepose``);
+            None: its models are listed without Results.
 
     Returns:
         dict: ``Collections`` and ``Models`` in MMPose's metafile layout; a model
         whose row is not in the report gets no ``Results``.
     """
-    models = []
-    for config, collection, arch, row_name in MODELS:
-        results, variant = [], None
-        for split, dataset in DATASETS.items():
-            row = _find(report.get('rows', {}).get(split, []), row_name)
-            if row is not None:
-                variant = row['variant']
-                results.append(dict(Dataset=dataset, Metrics=_metrics(row),
-                                    Task='Body 2D Keypoint'))
-        meta = dict(Architecture=arch, **{'Training Data': 'LSPET'})
-        if variant is not None:
-            settings = ', '.join(f'{k}={variant.get(k)}'
-                                 for k in ('flip', 'refine', 'rounds', 'tta'))
-            meta['Benchmark'] = (f'tools/benchmark.py, {report.get("finished", "?")}, '
-                                 f'row "{row_name}" ({settings})')
-        model = {'Config': config, 'In Collection': collection, 'Metadata': meta,
-                 'Name': osp.splitext(osp.basename(config))[0]}
-        if results:
-            model['Results'] = results
+    models = [_model(report, config, collection, arch, row_name, DATASETS)
+              for config, collection, arch, row_name in MODELS]
+    for config, collection, arch, row_name, weights in BLAZE_MODELS:
+        model = _model(blaze_report or {}, config, collection, arch, row_name,
+                       BLAZE_DATASETS)
+        model['Metadata']['Weights note'] = (
+            'SCAI refiner only; with the converted base: '
+            'mmpose_scai.utils.scai_checkpoint(blazepose_checkpoint("heavy"), Weights)')
+        model['Weights'] = weights
         models.append(model)
     return dict(Collections=COLLECTIONS, Models=models)
 
@@ -96,11 +126,19 @@ def dump(metafile: Dict) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--report', default=osp.join('docs', 'benchmarks.json'))
+    parser.add_argument('--blazepose-report',
+                        default=osp.join('docs', 'benchmarks_blazepose.json'))
     parser.add_argument('--out', default=METAFILE)
     args = parser.parse_args(argv)
     path = args.report if osp.isabs(args.report) else osp.join(REPO, args.report)
     with open(path) as f:
-        text = dump(lspet_metafile(json.load(f)))
+        report = json.load(f)
+    blaze = osp.join(REPO, args.blazepose_report)  # an absolute path stays as it is
+    blaze_report = None
+    if osp.isfile(blaze):
+        with open(blaze) as f:
+            blaze_report = json.load(f)
+    text = dump(lspet_metafile(report, blaze_report))
     out = args.out if osp.isabs(args.out) else osp.join(REPO, args.out)
     with open(out, 'w') as f:
         f.write(text)

@@ -42,3 +42,29 @@ def test_main_writes_the_file(tmp_path):
     mm.main(['--report', str(report), '--out', str(out)])
     text = out.read_text()
     assert text.startswith('# LSPET') and 'AP: 0.3' in text
+
+
+def test_blazepose_model_from_its_own_report(tmp_path):
+    import json
+    report = dict(rows=dict(test=[_row('+SCAI', 0.2)]))
+    blaze = dict(finished='2030-01-02 00:00 UTC',
+                 rows=dict(test=[_row('base', 0.4), _row('+SCAI', 0.41)],
+                           coco=[_row('+SCAI', 0.5)]))
+    meta = yaml.safe_load(mm.dump(mm.lspet_metafile(report, blaze)))
+    models = {m['Name']: m for m in meta['Models']}
+    assert models['td-hm_res18_scai-1xb32-6e_lspet-128x96']['Results'][0]['Metrics'][
+        'AP'] == 0.2
+    bp = models['td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256']
+    assert [r['Metrics']['AP'] for r in bp['Results']] == [0.41, 0.5]
+    assert all('BlazePose' in r['Dataset'] for r in bp['Results'])
+    assert bp['Weights'] == 'checkpoints/scai_blazepose-ghum-heavy_lspet-256x256.pth'
+    assert '2030-01-02' in bp['Metadata']['Benchmark']
+    # without a BlazePose report the model is listed without Results
+    meta = yaml.safe_load(mm.dump(mm.lspet_metafile(report)))
+    bp = next(m for m in meta['Models'] if 'blazepose' in m['Name'])
+    assert 'Results' not in bp
+    (tmp_path / 'r.json').write_text(json.dumps(report))
+    (tmp_path / 'b.json').write_text(json.dumps(blaze))
+    mm.main(['--report', str(tmp_path / 'r.json'), '--blazepose-report',
+             str(tmp_path / 'b.json'), '--out', str(tmp_path / 'm.yml')])
+    assert 'AP: 0.41' in (tmp_path / 'm.yml').read_text()
