@@ -1,5 +1,5 @@
 """Scoring of one prediction set and the E_s analyses (issue 11, items 4 and 5)."""
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -37,8 +37,8 @@ def chain_mean(values: np.ndarray) -> np.ndarray:
 
 
 def signal_report(es: np.ndarray, pred: np.ndarray, scores: np.ndarray, meta: dict,
-                  distal_index: np.ndarray, batch_size: int = 32, seed: int = 0
-                  ) -> Dict[str, float]:
+                  distal_index: np.ndarray, batch_size: int = 32, seed: int = 0,
+                  names: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """How well E_s tracks the true error of the predictions it describes.
 
     Args:
@@ -46,6 +46,8 @@ def signal_report(es: np.ndarray, pred: np.ndarray, scores: np.ndarray, meta: di
         pred (ndarray[N, K, 2]), scores (ndarray[N, K]): The predictions.
         meta (dict): Cache meta (ground truth).
         distal_index (ndarray[G]): Keypoint index of each chain's D.
+        names (Sequence[str], optional): Chain names; given, ``per_chain`` holds the
+            two Spearman correlations of every chain with a labelled distal error.
 
     Returns:
         dict: ``batch_r_err`` / ``batch_r_acc``: Pearson r of the per-batch mean E_s
@@ -61,7 +63,7 @@ def signal_report(es: np.ndarray, pred: np.ndarray, scores: np.ndarray, meta: di
     d_err = truth['err'][:, distal_index]  # [N, G]
     conf = 1 - scores[:, distal_index]
     fin = np.isfinite(es) & np.isfinite(d_err)
-    return dict(
+    out = dict(
         batch_r_err=batch_correlation(e_inst[ok], truth['distal'][ok], batch_size, seed),
         batch_r_acc=batch_correlation(e_inst[ok], truth['acc'][ok], batch_size, seed),
         inst_r_err=pearson(e_inst, truth['distal']),
@@ -70,6 +72,13 @@ def signal_report(es: np.ndarray, pred: np.ndarray, scores: np.ndarray, meta: di
         chain_spearman_conf=spearman(conf[fin], d_err[fin]),
         chain_pearson_es=pearson(es[fin], d_err[fin]),
         n_inst=int(ok.sum()), n_chain=int(fin.sum()))
+    if names is not None:
+        out['per_chain'] = {
+            name: dict(spearman_es=spearman(es[fin[:, g], g], d_err[fin[:, g], g]),
+                       spearman_conf=spearman(conf[fin[:, g], g], d_err[fin[:, g], g]),
+                       n=int(fin[:, g].sum()))
+            for g, name in enumerate(names) if fin[:, g].sum() > 2}
+    return out
 
 
 def selection_analysis(base_pred: np.ndarray, corr_pred: np.ndarray, es_base: np.ndarray,

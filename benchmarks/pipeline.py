@@ -680,13 +680,14 @@ class Pipeline:
                 scai = self.evaluate(split, rows['+SCAI'])
                 a_base = self.load_arrays(split, 'base')
                 a_scai = self.load_arrays(split, '+SCAI')
+                names = list(head.chains.names)
                 sig = dict(
                     base=signal_report(a_scai['E_base'], a_base['keypoints'],
                                        a_base['scores'], cache['meta'], didx,
-                                       self.s.batch_size, self.s.seed),
+                                       self.s.batch_size, self.s.seed, names),
                     scai=signal_report(a_scai['E_s'], a_scai['keypoints'],
                                        a_scai['scores'], cache['meta'], didx,
-                                       self.s.batch_size, self.s.seed))
+                                       self.s.batch_size, self.s.seed, names))
                 saved = head.refiner.start_mode
                 head.refiner.start_mode = ch['start']
                 try:

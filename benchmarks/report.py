@@ -144,6 +144,18 @@ def render_markdown(rep: dict) -> str:
         parts.append(table(['split', 'signal', 'r batch (err)', 'r batch (PCK)',
                             'r instance (err)', 'Spearman E_s', 'Spearman 1−score',
                             'chains'], body))
+        body = []
+        for split in ('val', 'test', 'coco'):
+            for who in ('base', 'scai'):
+                per = (an.get(split, {}).get('signal', {}).get(who) or {}).get('per_chain')
+                for name, c in (per or {}).items():
+                    body.append([split, who, name, _f(c['spearman_es'], '+.3f'),
+                                 _f(c['spearman_conf'], '+.3f'), str(c['n'])])
+        if body:
+            parts.append('\n### Per chain: Spearman with the error of the chain\'s distal '
+                         'joint (E_s vs the base\'s own confidence, 1 − score)\n')
+            parts.append(table(['split', 'signal', 'chain', 'Spearman E_s',
+                                'Spearman 1−score', 'n'], body))
         parts.append('\n## Accept-if-E_s-falls vs never / always / oracle (distal joint '
                      'of each refinable chain)')
         body = []

@@ -78,3 +78,11 @@ def test_headline_and_rotation_rows(finished):
             assert 0.0 <= row['AP'] <= 1.0
             assert 'dAP_vs_base_flip' in row
     assert any('rotation test k=3' in m for m in finished['messages'])
+
+
+def test_e_s_is_reported_per_chain(finished):
+    per = finished['rep']['analysis']['test']['signal']['base']['per_chain']
+    assert set(per) <= {'left_arm', 'right_arm', 'left_leg', 'right_leg', 'left_head',
+                        'right_head'}
+    assert per and all(-1 <= c['spearman_conf'] <= 1 and c['n'] > 2
+                       for c in per.values())
