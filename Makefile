@@ -44,6 +44,8 @@ benchmark-blazepose: venv
 	$(PY) tools/benchmark.py --base-config $(BLAZE_BASE) --scai-config $(BLAZE_SCAI) \
 		--base-checkpoint "$$($(PY) tools/fetch_blazepose.py --quiet)" \
 		--work-dir work_dirs/benchmark-blazepose $(BLAZE_ARGS)
+	$(PY) tools/benchmark_bases.py "ResNet-18, 6 epochs=docs/benchmarks.json" \
+		"BlazePose-GHUM heavy=work_dirs/benchmark-blazepose/report.json"
 
 # Corruption / occlusion shifts on the benchmark's models (runs `benchmark` steps first).
 benchmark-shift: venv

@@ -177,3 +177,47 @@ def render_markdown(rep: dict) -> str:
     parts.append(f'\nWall time {rep.get("wall_seconds")} s; machine {rep.get("machine")}; '
                  f'finished {rep.get("finished")}.')
     return '\n'.join(parts) + '\n'
+
+
+def bases_table(reports: Dict[str, Optional[dict]]) -> str:
+    """One line per base (name -> benchmark report, None: not finished): how SCAI's
+    gain and E_s's quality depend on the strength of the base, on LSPET-test (the
+    COCO-sample column compares +SCAI+TTA with +SCAI)."""
+
+    def row(rep: dict, split: str, name: str) -> Optional[dict]:
+        return next((r for r in (rep.get('rows') or {}).get(split, [])
+                     if r['variant']['name'] == name), None)
+
+    def ci(r: Optional[dict]) -> str:
+        b = (r or {}).get('dAP_vs_base_flip')
+        if not b or b.get('lo') is None:
+            return '–'
+        return f'{100 * b["diff"]:+.1f} [{100 * b["lo"]:+.1f}, {100 * b["hi"]:+.1f}]'
+
+    body = []
+    for base, rep in reports.items():
+        if rep is None:
+            body.append([base] + ['not finished this session'] + [''] * 9)
+            continue
+        t = {n: row(rep, 'test', n) for n in ('base', 'base+flip', '+SCAI', '+SCAI+flip',
+                                               '+SCAI+TTA', '+SCAI+TTA+flip')}
+        best = max((n for n in t if n.startswith('+SCAI') and t[n]),
+                   key=lambda n: t[n]['AP'], default=None)
+        err0 = (t['base+flip'] or {}).get('distal_err')
+        err1 = (t[best] or {}).get('distal_err') if best else None
+        rel = f'{100 * (err1 / err0 - 1):+.0f} %' if err0 and err1 else '–'
+        c_scai, c_tta = row(rep, 'coco', '+SCAI'), row(rep, 'coco', '+SCAI+TTA')
+        sig = (((rep.get('analysis') or {}).get('test') or {}).get('signal') or {}).get(
+            'base') or {}
+        rot = row(rep, 'test', 'base rot4 (peak)')
+        body.append([
+            base, _pct((t['base'] or {}).get('AP')), _pct((t['base+flip'] or {}).get('AP')),
+            f'{best}: {_pct(t[best]["AP"])}' if best else '–', ci(t[best] if best else None),
+            f'{_f(err0, ".3f")} → {_f(err1, ".3f")} ({rel})',
+            f'{_pct((c_scai or {}).get("AP"))} / {_pct((c_tta or {}).get("AP"))}',
+            _f(sig.get('chain_spearman_es'), '+.3f'), _f(sig.get('chain_spearman_conf'), '+.3f'),
+            _pct((rot or {}).get('AP')), _f(rep.get('wall_seconds'), '.0f')])
+    return table(['base', 'AP base', 'AP base+flip', 'best SCAI row: AP',
+                  'ΔAP vs base+flip [95% CI]', 'distal err ÷ torso (base+flip → best)',
+                  'COCO AP +SCAI / +SCAI+TTA', 'Spearman E_s', 'Spearman 1−score',
+                  'AP 4-rot. base', 'wall s'], body)
