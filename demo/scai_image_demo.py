@@ -87,7 +87,8 @@ def draw_pair(img_rgb: np.ndarray, pred: Dict[str, np.ndarray], skeleton: Sequen
         out_file (str, optional): Where to write the PNG.
         region (x1, y1, x2, y2, optional): The image region to show (default: all).
         title (str): A line above the panels.
-        score_thr (float): Keypoints with a lower base score are not drawn.
+        score_thr (float): Keypoints with a lower score (``base_scores``,
+            ``scai_scores``) are not drawn.
 
     Returns:
         uint8[h, w, 3]: The rendered figure.
@@ -109,8 +110,9 @@ def draw_pair(img_rgb: np.ndarray, pred: Dict[str, np.ndarray], skeleton: Sequen
         ax.set_ylim(y2, y1)
         ax.set_axis_off()
         colour = BASE_COLOUR if name == 'base' else SCAI_COLOUR
+        scores = pred.get(name + '_scores', pred['base_scores'])
         for n, kpts in enumerate(pred[name]):
-            ok = pred['base_scores'][n] >= score_thr
+            ok = scores[n] >= score_thr
             for a, b in skeleton:
                 if ok[a] and ok[b]:
                     ax.plot(kpts[[a, b], 0], kpts[[a, b], 1], '-', color=colour, lw=1.6,

@@ -145,8 +145,7 @@ def main(argv=None) -> None:
         logging.getLogger('mmengine').setLevel(logging.ERROR)
     log('base: BlazePose-GHUM heavy (fetched and converted once, sha256-checked)')
     base_ckpt = blazepose_checkpoint('heavy')
-    ckpt = scai_checkpoint(base_ckpt, args.refiner,
-                           osp.join(args.out_dir, 'scai_blazepose.pth'))
+    ckpt = scai_checkpoint(base_ckpt, args.refiner)  # cached beside the base
     log(f'SCAI refiner: {osp.relpath(args.refiner, ROOT)}')
     cfg = Config.fromfile(args.config)
     model = init_model(cfg, ckpt, device='cpu')
