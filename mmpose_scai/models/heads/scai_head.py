@@ -198,6 +198,9 @@ class SCAIHead(BaseHead):
             refined, err = heatmaps, heatmaps.new_zeros(0, self.chains.num_chains)
         else:
             refined, err, stats = self.refine(heatmaps, f, test_cfg)
+            # outside torch.no_grad (model.test_step) E_s carries the graph of the
+            # refiner (requires_grad weights), and TTA adapts with gradients on
+            refined, err = refined.detach(), err.detach()
             self._log_stats(err, stats, heatmaps)
         # non-finite channels keep no chain (prepare masks them); they are decoded from
         # zeros and then masked: score 0 at the box centre (so are non-finite decodes)

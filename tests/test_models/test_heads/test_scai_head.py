@@ -198,3 +198,20 @@ def test_flip_shift_defaults_to_mmpose_configs_convention(codec, shift):
             maps[key] = model.head.base_heatmaps(feats, samples, dict(flip_test=True, **cfg))[0]
     assert torch.equal(maps['default'], maps[shift])
     assert not torch.equal(maps['default'], maps[not shift])
+
+
+def test_predict_outside_no_grad_returns_plain_arrays():
+    """``model.test_step`` outside ``torch.no_grad`` (the refiner's weights require
+    grad; E_s of the base is computed with them; TTA adapts with gradients on):
+    predictions still come back as numpy values."""
+    scai = build(tiny_scai_cfg())
+    scai.head.chain_labelled.fill_(1)
+    torch.nn.init.normal_(scai.head.refiner.corr['D'].out.weight, std=1.)
+    scai.eval()
+    x, samples = torch.rand(2, 3, 128, 96), fake_samples(2)
+    for refine, tta in ((False, None), (True, None), (True, dict(preset='default'))):
+        scai.test_cfg.update(refine=refine, tta=tta)
+        out = scai.predict(x, [s.clone() for s in samples])
+        for o in out:
+            assert isinstance(o.pred_instances.keypoints, np.ndarray)
+            assert np.isfinite(o.pred_instances.keypoint_self_errors[0, 5:]).all()
