@@ -87,3 +87,22 @@ def test_photo_demo_needs_whole_boxes(scai_model):
          '--input', osp.join(LSPET, 'images'), '--bboxes', '1', '2', '3'],
         cwd=folder, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and 'x1 y1 x2 y2 per person' in proc.stderr
+
+
+def test_make_demo_on_shipped_weights(tmp_path):
+    """``make demo``'s script, from another folder, on 3 persons per split: the table of
+    the three settings and one overlay per split, with the shipped refiner."""
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--limit', '3', '--num-vis', '1',
+         '--out-dir', str(tmp_path / 'demo')], cwd=tmp_path, capture_output=True, text=True,
+        timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert 'checkpoints/scai_blazepose-ghum-heavy_lspet-256x256.pth' in out
+    rows = [line for line in out.splitlines() if line.startswith('| ')]
+    assert [r.split('|')[1].strip() for r in rows[1:]] == ['base', '+SCAI', '+SCAI+TTA']
+    ap = [float(cell.split()[0]) for r in rows[1:] for cell in r.split('|')[2:4]]
+    assert all(0 < a <= 100 for a in ap)  # the strong base scores on real persons
+    assert 'loading annotations' not in out and 'Epoch(' not in out  # no log noise
+    pngs = sorted((tmp_path / 'demo' / 'vis').glob('*.png'))
+    assert [p.name.split('_')[0] for p in pngs] == ['coco', 'lspet']
