@@ -21,7 +21,7 @@ model = dict(
         **_base_.scai_head),
     train_cfg=dict(scai=dict(pretrain_epochs=3, correct_epochs=2, max_rounds=3)),
     test_cfg=dict(_base_.scai_test_cfg, flip_test=False, flip_mode='heatmap',
-                  shift_heatmap=False))
+                  shift_heatmap=True))
 
 train_cfg = dict(max_epochs=6, val_interval=1)
 optim_wrapper = dict(_delete_=True, **_base_.scai_optim_wrapper)

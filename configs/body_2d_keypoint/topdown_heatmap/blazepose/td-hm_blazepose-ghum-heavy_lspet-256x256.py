@@ -35,7 +35,7 @@ model = dict(
     # rotation_tta=True: also run the crop rotated by 90/180/270 degrees and keep, per
     # person, the rotation with the highest mean limb heatmap peak (4x the cost)
     test_cfg=dict(
-        flip_test=False, flip_mode='heatmap', shift_heatmap=False, rotation_tta=False))
+        flip_test=False, flip_mode='heatmap', shift_heatmap=True, rotation_tta=False))
 
 # data: $SCAI_DATA_ROOT/lspet (default: data/demo/lspet, relative to the working directory)
 data_root = '{{$SCAI_DATA_ROOT:data/demo}}/lspet/'
