@@ -18,8 +18,9 @@ $(STAMP): requirements/cpu.txt requirements/nodeps.txt requirements/tests.txt se
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# two workers (one torch thread each): the suite's files split over the 2 cores
 test: venv
-	$(PY) -m pytest tests -q -ra
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests -q -ra -n 2 --dist loadfile
 
 demo: venv
 	$(PY) tools/demo.py
