@@ -128,8 +128,6 @@ def blazepose_checkpoint_path(arch: str = 'heavy', cache: Optional[str] = None) 
 def blazepose_checkpoint(arch: str = 'heavy', cache: Optional[str] = None) -> str:
     """Path of the MMPose checkpoint converted from ``pose_landmark_<arch>.tflite``
     (17 COCO heatmaps), fetched, converted and cached on first use."""
-    import torch
-
     from mmpose_scai.models.backbones.blazepose_tflite import convert_blazepose
     path = blazepose_checkpoint_path(arch, cache)
     if osp.isfile(path):
@@ -138,12 +136,7 @@ def blazepose_checkpoint(arch: str = 'heavy', cache: Optional[str] = None) -> st
     ckpt = convert_blazepose(tflite_path, arch, meta=dict(
         source=f'{NPM_PACKAGE}: package/pose_landmark_{arch}.tflite',
         source_sha256=BLAZEPOSE_SHA256[arch], license='Apache-2.0'))
-    buffer = io.BytesIO()  # not torch.save(path): its archive name would vary the sha256
-    torch.save(ckpt, buffer)
-    part = f'{path}.{os.getpid()}.part'
-    with open(part, 'wb') as f:
-        f.write(buffer.getvalue())
-    os.replace(part, path)
+    _save_atomic(ckpt, path)
     return path
 
 
@@ -154,9 +147,10 @@ REFINER_KEYS = ('head.refiner.', 'head.chain_labelled')
 
 
 def _save_atomic(obj, path: str) -> None:
+    """``torch.save`` to ``path`` through a temporary file (concurrent writers are safe)."""
     import torch
 
-    buffer = io.BytesIO()
+    buffer = io.BytesIO()  # not torch.save(path): its archive name would vary the sha256
     torch.save(obj, buffer)
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     part = f'{path}.{os.getpid()}.part'
