@@ -19,13 +19,29 @@ import argparse
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv')
 BASE_COLOUR, SCAI_COLOUR, MOVED_COLOUR = '#1f77b4', '#2ca02c', '#d62728'
+
+
+@contextmanager
+def test_settings(model, **test_cfg) -> Iterator[None]:
+    """``model.test_cfg`` updated with ``test_cfg`` (``refine``, ``tta``, ...) inside the
+    block; the head's adapter is rebuilt from it and dropped afterwards."""
+    saved = dict(model.test_cfg)
+    model.test_cfg.update(test_cfg)
+    model.head.adapter = None
+    try:
+        yield
+    finally:
+        model.test_cfg.clear()
+        model.test_cfg.update(saved)
+        model.head.adapter = None
 
 
 def predict_pair(model, img: np.ndarray, bboxes: np.ndarray, tta: bool = False
@@ -37,23 +53,16 @@ def predict_pair(model, img: np.ndarray, bboxes: np.ndarray, tta: bool = False
         ``self_errors`` (float[N, K], NaN for keypoints in no refined chain), ``bboxes``.
     """
     from mmpose.apis import inference_topdown
-    test_cfg = model.test_cfg
-    saved = dict(test_cfg)
     out = {}
-    try:
-        for name, refine in (('base', False), ('scai', True)):
-            test_cfg.update(refine=refine, tta=dict(preset='default') if tta else None)
-            model.head.adapter = None  # rebuilt from test_cfg['tta'] by the head
+    for name, refine in (('base', False), ('scai', True)):
+        with test_settings(model, refine=refine,
+                           tta=dict(preset='default') if tta else None):
             samples = inference_topdown(model, img, bboxes, bbox_format='xyxy')
-            inst = [s.pred_instances for s in samples]
-            out[name] = np.concatenate([i.keypoints for i in inst]).astype(np.float32)
-            out[name + '_scores'] = np.concatenate([i.keypoint_scores for i in inst])
-            if refine:
-                out['self_errors'] = np.concatenate([i.keypoint_self_errors for i in inst])
-    finally:
-        test_cfg.clear()
-        test_cfg.update(saved)
-        model.head.adapter = None
+        inst = [s.pred_instances for s in samples]
+        out[name] = np.concatenate([i.keypoints for i in inst]).astype(np.float32)
+        out[name + '_scores'] = np.concatenate([i.keypoint_scores for i in inst])
+        if refine:
+            out['self_errors'] = np.concatenate([i.keypoint_self_errors for i in inst])
     out['bboxes'] = np.asarray(bboxes, np.float32).reshape(-1, 4)
     return out
 

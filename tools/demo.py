@@ -68,6 +68,7 @@ def evaluate(model, dataset_cfg: dict, test_cfg: dict, verbose: bool) -> Dict:
     """CocoMetric AP of ``model`` under ``test_cfg``, and its keypoints per person."""
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
+    from scai_image_demo import test_settings
     quiet = contextlib.redirect_stdout(io.StringIO() if not verbose else sys.stdout)
     with quiet:  # pycocotools prints while it indexes the annotations
         loader = Runner.build_dataloader(dict(
@@ -78,11 +79,8 @@ def evaluate(model, dataset_cfg: dict, test_cfg: dict, verbose: bool) -> Dict:
     with contextlib.redirect_stdout(io.StringIO() if not verbose else sys.stdout):
         evaluator = Evaluator(dict(type='CocoMetric', ann_file=ann))
     evaluator.dataset_meta = ds.metainfo
-    saved = dict(model.test_cfg)
-    model.test_cfg.update(test_cfg)
-    model.head.adapter = None
     keypoints, errors, boxes, paths = [], [], [], []
-    try:
+    with test_settings(model, **test_cfg):
         for batch in loader:
             outputs = model.test_step(batch)
             evaluator.process(outputs, batch)
@@ -91,12 +89,8 @@ def evaluate(model, dataset_cfg: dict, test_cfg: dict, verbose: bool) -> Dict:
                 errors.append(s.pred_instances.keypoint_self_errors[0])
                 boxes.append(np.asarray(s.gt_instances.bboxes)[0])
                 paths.append(s.img_path)
-        with contextlib.redirect_stdout(io.StringIO() if not verbose else sys.stdout):
-            metrics = evaluator.evaluate(len(ds))
-    finally:
-        model.test_cfg.clear()
-        model.test_cfg.update(saved)
-        model.head.adapter = None
+    with contextlib.redirect_stdout(io.StringIO() if not verbose else sys.stdout):
+        metrics = evaluator.evaluate(len(ds))
     return dict(AP=metrics['coco/AP'], AR=metrics['coco/AR'], keypoints=np.stack(keypoints),
                 self_errors=np.stack(errors), bboxes=np.stack(boxes), paths=paths)
 
