@@ -21,6 +21,15 @@ from ...structures import ChainInputs, ChainState, ChainTargets
 from ..utils import forward_with_features
 
 COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
+#: State-dict keys (below the head) that SCAI adds to its base: the refinement networks
+#: and the chain mask; every other key of a SCAIHead belongs to the wrapped head.
+REFINER_KEYS = ('refiner.', 'chain_labelled')
+
+
+def scai_head_key(key: str) -> str:
+    """A head key of a plain MMPose checkpoint (``X``) as SCAIHead names it
+    (``base_head.X``); SCAIHead's own keys are returned unchanged."""
+    return key if key.startswith(('base_head.', ) + REFINER_KEYS) else 'base_head.' + key
 
 
 @MODELS.register_module()
@@ -325,11 +334,10 @@ class SCAIHead(BaseHead):
     def _remap_base_keys(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Load an ordinary MMPose checkpoint: ``head.X`` -> ``head.base_head.X``; then
         check the checkpoint against the model (:meth:`_check_checkpoint`)."""
-        own = ('base_head.', 'refiner.', 'chain_labelled')
         for key in [k for k in state_dict if k.startswith(prefix)]:
-            rest = key[len(prefix):]
-            if not rest.startswith(own):
-                state_dict[prefix + 'base_head.' + rest] = state_dict.pop(key)
+            new = prefix + scai_head_key(key[len(prefix):])
+            if new != key:
+                state_dict[new] = state_dict.pop(key)
         self._check_checkpoint(state_dict, prefix)
         self._note_base_checkpoint(state_dict, prefix)
 

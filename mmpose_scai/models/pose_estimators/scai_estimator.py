@@ -10,6 +10,7 @@ from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
 
 from ...structures import ChainInputs, ChainTargets
+from ..heads.scai_head import REFINER_KEYS, scai_head_key
 
 
 @MODELS.register_module()
@@ -50,7 +51,7 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
 
     def base_keys(self) -> List[str]:
         """State-dict keys of the frozen base (backbone, neck, wrapped head)."""
-        own = ('head.refiner.', 'head.chain_labelled')
+        own = tuple('head.' + k for k in REFINER_KEYS)
         return [k for k in self.state_dict() if not k.startswith(own)
                 and not k.startswith('data_preprocessor.')]
 
@@ -62,9 +63,8 @@ class SCAIPoseEstimator(TopdownPoseEstimator):
             if not key.startswith(prefix):
                 continue
             key = key[len(prefix):]
-            if key.startswith('head.') and not key.startswith(
-                    ('head.base_head.', 'head.refiner.', 'head.chain_labelled')):
-                key = 'head.base_head.' + key[len('head.'):]
+            if key.startswith('head.'):
+                key = 'head.' + scai_head_key(key[len('head.'):])
             keys.add(key)
         expected = self.base_keys()
         self.base_keys_loaded = (sum(k in keys for k in expected), len(expected))
