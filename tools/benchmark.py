@@ -23,6 +23,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmpose_scai  # noqa: E402,F401  (compat shims before mmpose.models)
+from mmengine.config import DictAction  # noqa: E402
 from benchmarks import Pipeline, Settings  # noqa: E402
 from benchmarks.data_root import repo_root  # noqa: E402
 
@@ -68,6 +69,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--bootstrap', type=int, default=None, help='resamples (1000)')
     p.add_argument('--no-lite', action='store_true', help='skip SCAI-Lite')
     p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--limit', type=int, default=None,
+                   help='images per split (default: all; 64 with --quick)')
+    p.add_argument('--batch-size', type=int, default=None, help='default 32')
+    p.add_argument('--base-cfg-options', nargs='+', action=DictAction, default={},
+                   help='override settings of the base config (as `--cfg-options` of '
+                   "MMPose's tools)")
+    p.add_argument('--scai-cfg-options', nargs='+', action=DictAction, default={},
+                   help='override settings of the SCAI config')
+    p.add_argument('--lite-options', nargs='+', action=DictAction, default={},
+                   help='override SCAI-Lite settings (benchmarks.lite.LiteSettings)')
     p.add_argument('--docs', action='store_true',
                    help='also write docs/benchmarks.json and docs/benchmarks_tables.md')
     return p.parse_args(argv)
@@ -99,8 +110,13 @@ def settings_from_args(args) -> Settings:
                           thresholds=(None, 0.3), latency_repeat=10)
     if args.work_dir:
         s.work_dir = args.work_dir
-    if args.bootstrap is not None:
-        s.bootstrap = args.bootstrap
+    for name in ('bootstrap', 'limit', 'batch_size'):
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
+    s.base_cfg_options.update(args.base_cfg_options)
+    s.scai_cfg_options.update(args.scai_cfg_options)
+    if s.lite is not None:
+        s.lite.update(args.lite_options)
     if args.docs:
         s.docs_dir = osp.join(root, 'docs')
         s.docs_name = args.docs_name

@@ -1,6 +1,8 @@
 """The benchmark pipeline end to end on a handful of real images with tiny models."""
 import json
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,8 +10,8 @@ import torch
 
 from benchmarks import Pipeline, Settings
 from benchmarks.cache import build_model
-from benchmarks.pipeline import BASE_CONFIG, SCAI_CONFIG
-from benchmarks.data_root import DATA_ROOT_ENV, repo_root
+from benchmarks.data_root import repo_root
+from benchmarks.pipeline import BASE_CONFIG
 
 TINY_BASE = {'model.backbone.base_channels': 16, 'model.head.in_channels': 128,
              'model.head.deconv_out_channels': (32, 32, 32)}
@@ -18,33 +20,42 @@ TINY_SCAI = {'model.backbone.base_channels': 16, 'model.head.base_head.in_channe
              'model.head.refiner.min_anchor_score': 0.0}
 
 
+def cli_options(options: dict) -> list:
+    return [f'{k}={v}' for k, v in options.items()]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """``tools/benchmark.py`` as a user runs it, from the repository root."""
+    proc = subprocess.run([sys.executable, 'tools/benchmark.py', *args], cwd=repo_root(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 @pytest.fixture(scope='module')
 def finished(data_root, tmp_path_factory):
-    """One pipeline run (tiny untrained base, 1 epoch per SCAI stage on 16 images,
-    16 images per split); a second run on the same work dir reuses everything."""
+    """``tools/benchmark.py --quick`` end to end, shrunk further (tiny untrained base,
+    8 images per split, 1 epoch per SCAI stage on 8 images); a second run on the same
+    work dir reuses everything."""
     wd = tmp_path_factory.mktemp('bench')
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(DATA_ROOT_ENV, data_root)
-        root = repo_root()
-        s = Settings(work_dir=str(wd), base_config=osp.join(root, BASE_CONFIG),
-                     scai_config=osp.join(root, SCAI_CONFIG), limit=8, batch_size=4,
-                     num_workers=0, bootstrap=20, train_images=8,
-                     stages=dict(pretrain_epochs=1, correct_epochs=1, multi_epochs=1,
-                                 max_rounds=2),
-                     base_cfg_options=dict(TINY_BASE), scai_cfg_options=dict(TINY_SCAI),
-                     lite=dict(train_images=8, prior_epochs=(1, 0),
-                               finetune_epochs=(1, 1, 1), thresholds=(None, 0.3),
-                               latency_batch=4, latency_repeat=2))
-        # an untrained tiny base saved as an ordinary MMPose checkpoint
-        probe = Pipeline(s, echo=lambda m: None)
-        model = build_model(probe.cfg('base'))
-        torch.save(dict(state_dict=model.state_dict(), meta={}), wd / 'base.pth')
-        s.base_checkpoint = str(wd / 'base.pth')
-        messages = []
-        rep = Pipeline(s, echo=messages.append).run()
-        again = []
-        rep2 = Pipeline(s, echo=again.append).run()
-    return dict(wd=wd, rep=rep, rep2=rep2, messages=messages, again=again)
+    # an untrained tiny base saved as an ordinary MMPose checkpoint
+    probe = Pipeline(Settings(work_dir=str(wd), base_cfg_options=dict(TINY_BASE),
+                              base_config=osp.join(repo_root(), BASE_CONFIG)),
+                     echo=lambda m: None)
+    model = build_model(probe.cfg('base'))
+    torch.save(dict(state_dict=model.state_dict(), meta={}), wd / 'base.pth')
+    args = ['--quick', '--work-dir', str(wd), '--base-checkpoint', str(wd / 'base.pth'),
+            '--limit', '8', '--batch-size', '4', '--num-workers', '0', '--bootstrap', '20',
+            '--train-images', '8',
+            '--base-cfg-options', *cli_options(TINY_BASE),
+            '--scai-cfg-options', *cli_options(TINY_SCAI),
+            '--lite-options', 'train_images=8', 'prior_epochs=(1,0)',
+            'finetune_epochs=(1,1,1)', 'latency_batch=4', 'latency_repeat=2']
+    first = run_cli(*args)
+    rep = json.loads((wd / 'report.json').read_text())
+    again = run_cli(*args)
+    rep2 = json.loads((wd / 'report.json').read_text())
+    return dict(wd=wd, rep=rep, rep2=rep2, messages=first.stdout, again=again.stdout)
 
 
 def test_pipeline_runs_every_step_and_reports(finished):
@@ -85,7 +96,7 @@ def test_base_row_equals_plain_decoding(finished):
 
 
 def test_second_run_reuses_the_cached_steps(finished):
-    again = '\n'.join(finished['again'])
+    again = finished['again']
     assert 'already trained, reused' in again
     assert 'tuning (cached)' in again
     r1 = {r['variant']['name']: r['AP'] for r in finished['rep']['rows']['test']}
@@ -142,7 +153,7 @@ def test_lite_changes_predictions_and_is_reused(finished):
     rows = {r['variant']['name']: r for r in rep['rows']['test']}
     r_all = rows.get('SCAI-Lite switch: every chain', rows['+SCAI-Lite'])
     assert r_all['corrected_frac'] > 0
-    again = '\n'.join(finished['again'])
+    again = finished['again']
     assert 'lite start=' not in again and 'lite chosen on val' in again
     r2 = {r['variant']['name']: r['AP'] for r in finished['rep2']['rows']['coco']}
     for name in LITE_ROWS:
