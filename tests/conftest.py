@@ -82,3 +82,16 @@ def pytest_sessionfinish(session, exitstatus):
 def run_py():
     """:func:`run_python` as a fixture."""
     return run_python
+
+
+@pytest.fixture(scope='session')
+def blazepose_tool():
+    """``tools/fetch_blazepose.py`` as a module (fetch, sha256 check, conversion)."""
+    from tests.test_tools.utils import load_tool
+    return load_tool('fetch_blazepose.py')
+
+
+@pytest.fixture(scope='session')
+def blazepose_heavy(blazepose_tool) -> str:
+    """The converted BlazePose-GHUM heavy checkpoint, written by the tool if missing."""
+    return blazepose_tool.blazepose_checkpoint('heavy')

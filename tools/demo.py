@@ -146,7 +146,8 @@ def main(argv=None) -> None:
     from mmengine.config import Config
     from mmengine.logging import MMLogger
     from mmpose.apis import init_model
-    from mmpose_scai.utils import blazepose_checkpoint, scai_checkpoint
+    from fetch_blazepose import blazepose_checkpoint
+    from mmpose_scai.utils import scai_checkpoint
     if not args.verbose:
         MMLogger.get_instance('mmengine', log_level='ERROR')
         logging.getLogger('mmengine').setLevel(logging.ERROR)

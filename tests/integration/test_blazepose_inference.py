@@ -1,7 +1,7 @@
 """The BlazePose config + converted checkpoint through MMPose's own inference API.
 
 Builds the LSPET config's model, loads the checkpoint written by
-:func:`blazepose_checkpoint` (fetched and converted on first use) and runs
+``tools/fetch_blazepose.py`` (fetched and converted on first use) and runs
 ``inference_topdown`` on a real LSPET-test photo with its GT box: the prediction must
 land on that person's labelled joints.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_scai.utils import blazepose_checkpoint, blazepose_checkpoint_path
+from mmpose_scai.utils import blazepose_checkpoint_path
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'body_2d_keypoint', 'topdown_heatmap',
@@ -22,14 +22,14 @@ IMAGE_ID = 52  # a person with all 12 limb joints labelled
 
 
 @pytest.fixture(scope='module')
-def model():
+def model(blazepose_heavy):
     from mmpose.apis import init_model
     torch.manual_seed(0)
-    return init_model(CONFIG, blazepose_checkpoint('heavy'), device='cpu')
+    return init_model(CONFIG, blazepose_heavy, device='cpu')
 
 
-def test_checkpoint_loads_exactly(model):
-    state = torch.load(blazepose_checkpoint('heavy'), map_location='cpu')['state_dict']
+def test_checkpoint_loads_exactly(model, blazepose_heavy):
+    state = torch.load(blazepose_heavy, map_location='cpu')['state_dict']
     own = model.state_dict()
     assert set(state) == set(own)
     for k, v in state.items():
@@ -82,14 +82,14 @@ def test_rotation_tta_turns_an_inverted_person_upright(model):
     assert errors[True].max() < 0.15 and np.median(errors[True]) < 0.06
 
 
-def test_scai_head_wraps_the_blazepose_head(model):
+def test_scai_head_wraps_the_blazepose_head(model, blazepose_heavy):
     """The BlazePose head as a SCAIHead's base: f is the backbone's 48-channel map, the
     checkpoint's ``head.*`` keys land in ``base_head``, and the heatmaps are the
     estimator's (in [0, 1])."""
     from mmpose.registry import MODELS
     head = MODELS.build(dict(type='SCAIHead', base_head=model.cfg.model.head))
     assert head.base_head.final_layer.in_channels == 48
-    state = torch.load(blazepose_checkpoint('heavy'), map_location='cpu')['state_dict']
+    state = torch.load(blazepose_heavy, map_location='cpu')['state_dict']
     head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith('head.')},
                          strict=False)
     torch.testing.assert_close(head.base_head.final_layer.weight,

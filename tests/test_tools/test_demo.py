@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from benchmarks.data_root import repo_root
-from mmpose_scai.utils import blazepose_checkpoint
 
 ROOT = repo_root()
 LSPET = osp.join(ROOT, 'data', 'demo', 'lspet')
@@ -25,7 +24,7 @@ model = dict(type='SCAIPoseEstimator',
 
 
 @pytest.fixture(scope='module')
-def scai_model(tmp_path_factory):
+def scai_model(tmp_path_factory, blazepose_heavy):
     """A SCAI config on BlazePose in a user folder and a checkpoint: the converted base
     and an untrained refiner whose chains all count as labelled (so it refines)."""
     import mmpose_scai  # noqa: F401
@@ -34,7 +33,7 @@ def scai_model(tmp_path_factory):
     cfg = folder / 'bp_scai.py'
     cfg.write_text(USER_CFG)
     torch.manual_seed(0)
-    model = init_model(str(cfg), blazepose_checkpoint('heavy'), device='cpu')
+    model = init_model(str(cfg), blazepose_heavy, device='cpu')
     model.head.chain_labelled.fill_(1)
     ckpt = folder / 'bp_scai.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=model.dataset_meta)),

@@ -9,7 +9,7 @@ backbone's output is the context f that a :class:`SCAIHead` reads.
 
 The full and lite landmark models have the same layout, shallower and narrower (lite's
 decoder is 32 channels wide). Weights come from the ``.tflite`` files, see
-:func:`load_blazepose_tflite`.
+``tools/model_converters/blazepose2mmpose.py``.
 """
 from typing import List, Tuple
 
@@ -192,7 +192,7 @@ class BlazePoseGHUM(BaseBackbone):
 
     def convs_in_order(self) -> Tuple[List[nn.Conv2d], List[List[nn.Conv2d]]]:
         """The encoder's and top block's convolutions in data-flow order, and each
-        lateral's (finest first): the order :func:`load_blazepose_tflite` fills them."""
+        lateral's (finest first): the order the ``.tflite`` converter fills them."""
 
         def convs(module: nn.Module) -> List[nn.Conv2d]:
             return [m for m in module.modules() if isinstance(m, nn.Conv2d)]

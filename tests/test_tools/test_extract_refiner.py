@@ -1,4 +1,5 @@
-"""Shipping a SCAI refiner without its base: extract_refiner + scai_checkpoint."""
+"""Shipping a SCAI refiner without its base: ``tools/extract_refiner.py`` and
+``mmpose_scai.utils.scai_checkpoint``."""
 import os.path as osp
 
 import pytest
@@ -6,9 +7,12 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
-from mmpose_scai.utils import REFINER_KEYS, extract_refiner, scai_checkpoint
+from mmpose_scai.utils import REFINER_KEYS, scai_checkpoint
+from tests.test_tools.utils import load_tool
 
-CONFIG = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs', 'body_2d_keypoint',
+extract_refiner = load_tool('extract_refiner.py').extract_refiner
+
+CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'body_2d_keypoint',
                   'scai', 'lspet', 'td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256.py')
 
 

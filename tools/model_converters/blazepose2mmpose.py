@@ -1,17 +1,22 @@
-"""Read BlazePose-GHUM's weights from the ``.tflite`` flatbuffer (numpy only, no TF).
+"""Convert MediaPipe's BlazePose-GHUM ``.tflite`` landmark model to an MMPose checkpoint.
+
+The weights are read from the flatbuffer with numpy (no TensorFlow) into the plugin's
+:class:`BlazePoseGHUM` backbone and a 1x1 heatmap layer (``head.final_layer``).
 
 Needs the ``tflite`` schema package (PyPI ``tflite``). TFLite conventions handled here:
 tensors are NHWC, conv weights OHWI, depthwise weights 1HWC, weights may be stored as
 float16 behind a DEQUANTIZE op, and stride-2 layers are an explicit PAD + VALID conv.
 The layers are matched by data flow, not by name (the names are fused TF op names).
 """
+import argparse
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .blazepose import BlazePoseGHUM
+from mmpose_scai.models.backbones import BlazePoseGHUM
+from mmpose_scai.utils.weights import save_checkpoint
 
 # The 17 COCO keypoints among BlazePose's 33 landmarks, in COCO order.
 BLAZEPOSE_COCO_INDICES = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
@@ -231,3 +236,17 @@ def convert_blazepose(path: str,
     state['head.final_layer.bias'] = bias.contiguous()
     return dict(state_dict=state, meta=dict(meta or {}, arch=arch,
                                             landmark_indices=list(indices or [])))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('tflite', help='pose_landmark_<arch>.tflite')
+    p.add_argument('out', help='output MMPose checkpoint (.pth)')
+    p.add_argument('--arch', default='heavy', choices=['heavy', 'full', 'lite'])
+    args = p.parse_args()
+    save_checkpoint(convert_blazepose(args.tflite, args.arch), args.out)
+    print(args.out)
+
+
+if __name__ == '__main__':
+    main()
