@@ -94,13 +94,11 @@ def _train_part_size(dataset_cfg) -> int:
 
 
 def train_scai(cfg, echo: Callable[[str], None] = print) -> dict:
-    """Run (or continue, or reuse) the training of ``cfg``.
+    """Run, resume or reuse the training of ``cfg``.
 
-    An interrupted run is continued from its last epoch checkpoint in a subfolder
-    ``continue_e<N>``: the weights are loaded (``load_from``) and the remaining epochs
-    run with the stage lengths shifted accordingly. (MMEngine's ``resume`` cannot
-    restore the per-network ``OptimWrapperDict`` of SCAI here: "Mismatched state_dict";
-    so the Adam moments and the lr decay restart, which the report states.)
+    An interrupted run resumes from its last checkpoint with MMEngine's ``resume``
+    (``SCAITrainCheckHook`` restores every network's optimizer and schedule, and the
+    stage).
 
     Returns:
         dict: ``checkpoint`` (the last epoch's), ``stage1`` (the checkpoint at the end
@@ -108,45 +106,21 @@ def train_scai(cfg, echo: Callable[[str], None] = print) -> dict:
     """
     from mmengine.runner import Runner
 
-    scai = cfg.model.train_cfg.scai
-    pre = scai.get('pretrain_epochs', 0)
+    pre = cfg.model.train_cfg.scai.get('pretrain_epochs', 0)
     epochs = cfg.train_cfg['max_epochs']
     ckpts = epoch_checkpoints(cfg.work_dir)
-    stage1 = ckpts.get(pre)
     if epochs in ckpts:
         echo(f'[scai] {cfg.work_dir}: {epochs} epochs already trained, reused')
-        return dict(checkpoint=ckpts[epochs], stage1=stage1, status='reused', seconds=0.0)
-    t0 = time.perf_counter()
+        return dict(checkpoint=ckpts[epochs], stage1=ckpts.get(pre), status='reused',
+                    seconds=0.0)
     status = 'trained'
     if ckpts:
-        done = max(ckpts)
         cfg = copy.deepcopy(cfg)
-        cor = scai.get('correct_epochs', 0)
-        cfg.model.train_cfg.scai.update(
-            pretrain_epochs=max(pre - done, 0),
-            correct_epochs=max(cor - max(done - pre, 0), 0))
-        cfg.train_cfg['max_epochs'] = epochs - done
-        schedules_follow_stages(cfg)
-        cfg.load_from = ckpts[done]
-        cfg.work_dir = osp.join(cfg.work_dir, f'continue_e{done}')
-        cfg.experiment_name += f'_continue_e{done}'
-        status = f'continued from epoch {done}'
-        echo(f'[scai] continuing from epoch {done}: {cfg.train_cfg["max_epochs"]} more '
-             f'epochs in {cfg.work_dir}')
-        sub = epoch_checkpoints(cfg.work_dir)
-        if cfg.train_cfg['max_epochs'] in sub:
-            if stage1 is None:
-                stage1 = sub.get(pre - done)
-            return dict(checkpoint=sub[cfg.train_cfg['max_epochs']], stage1=stage1,
-                        status=status + ', reused', seconds=0.0)
-        if sub:
-            raise RuntimeError(f'{cfg.work_dir} holds a partial continuation; remove it '
-                               'to continue again')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    seconds = time.perf_counter() - t0
+        cfg.resume, cfg.load_from = True, None  # the last checkpoint of the work dir
+        status = f'resumed from epoch {max(ckpts)}'
+        echo(f'[scai] {cfg.work_dir}: {status}')
+    t0 = time.perf_counter()
+    Runner.from_cfg(cfg).train()
     ckpts = epoch_checkpoints(cfg.work_dir)
-    if stage1 is None:
-        stage1 = ckpts.get(cfg.model.train_cfg.scai.get('pretrain_epochs', 0))
-    return dict(checkpoint=ckpts[cfg.train_cfg['max_epochs']], stage1=stage1,
-                status=status, seconds=seconds)
+    return dict(checkpoint=ckpts[epochs], stage1=ckpts.get(pre), status=status,
+                seconds=time.perf_counter() - t0)

@@ -53,6 +53,10 @@ def finished(data_root, tmp_path_factory):
             'finetune_epochs=(1,1,1)', 'latency_batch=4', 'latency_repeat=2']
     first = run_cli(*args)
     rep = json.loads((wd / 'report.json').read_text())
+    # interrupt the main SCAI training after its second epoch: the rerun resumes it
+    [main] = wd.glob('given/*/scai/main')
+    (main / 'epoch_3.pth').unlink()
+    (main / 'last_checkpoint').write_text(str(main / 'epoch_2.pth'))
     again = run_cli(*args)
     rep2 = json.loads((wd / 'report.json').read_text())
     return dict(wd=wd, rep=rep, rep2=rep2, messages=first.stdout, again=again.stdout)
@@ -97,7 +101,9 @@ def test_base_row_equals_plain_decoding(finished):
 
 def test_second_run_reuses_the_cached_steps(finished):
     again = finished['again']
-    assert 'already trained, reused' in again
+    assert 'already trained, reused' in again  # the ablation
+    assert 'resumed from epoch 2' in again  # the main training, interrupted
+    assert [p.name for p in finished['wd'].glob('given/*/scai/main/epoch_3.pth')]
     assert 'tuning (cached)' in again
     r1 = {r['variant']['name']: r['AP'] for r in finished['rep']['rows']['test']}
     r2 = {r['variant']['name']: r['AP'] for r in finished['rep2']['rows']['test']}
