@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo benchmark benchmark-blazepose benchmark-shift benchmark-cost clean
+.PHONY: venv test demo benchmark benchmark-r18-20e benchmark-blazepose benchmark-bases \
+	benchmark-shift benchmark-cost clean
 
 venv: $(STAMP)
 
@@ -32,6 +33,13 @@ BENCH_ARGS ?= --curve-test --docs
 benchmark: venv
 	$(PY) tools/benchmark.py $(BENCH_ARGS)
 
+# The same benchmark on a longer-trained base: ResNet-18, 20 epochs (docs/benchmarks_r18-20e*).
+R18_20E := configs/body_2d_keypoint/topdown_heatmap/lspet/td-hm_res18_1xb32-20e_lspet-128x96.py
+
+benchmark-r18-20e: venv
+	$(PY) tools/benchmark.py --base-config $(R18_20E) --work-dir work_dirs/benchmark-r18-20e \
+		--curve-test --docs --docs-name benchmarks_r18-20e
+
 # The same benchmark on the frozen BlazePose-GHUM heavy base (docs/benchmarks_blazepose.md):
 # fetches and converts the model first; SCAI trains on the base's features cached once per
 # training image (2,000 of them); resumable, cached under work_dirs/benchmark-blazepose.
@@ -46,7 +54,16 @@ benchmark-blazepose: venv
 		--base-checkpoint "$$($(PY) tools/fetch_blazepose.py --quiet)" \
 		--work-dir work_dirs/benchmark-blazepose $(BLAZE_ARGS)
 	$(PY) tools/benchmark_bases.py "ResNet-18, 6 epochs=docs/benchmarks.json" \
+		"ResNet-18, 20 epochs=docs/benchmarks_r18-20e.json" \
 		"BlazePose-GHUM heavy=work_dirs/benchmark-blazepose/report.json"
+
+# SCAI against the strength of its base: the three benchmarks (each resumable), then one
+# table, also written to work_dirs/benchmark_bases.md.
+benchmark-bases: benchmark-r18-20e benchmark-blazepose benchmark
+	$(PY) tools/benchmark_bases.py "ResNet-18, 6 epochs=work_dirs/benchmark/report.json" \
+		"ResNet-18, 20 epochs=work_dirs/benchmark-r18-20e/report.json" \
+		"BlazePose-GHUM heavy=work_dirs/benchmark-blazepose/report.json" \
+		--out work_dirs/benchmark_bases.md
 
 # Corruption / occlusion shifts on the benchmark's models (runs `benchmark` steps first).
 benchmark-shift: venv

@@ -19,6 +19,7 @@ from benchmarks.report import bases_table  # noqa: E402
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('bases', nargs='+', help='NAME=REPORT')
+    p.add_argument('--out', default=None, help='also write the table to this file')
     args = p.parse_args(argv)
     reports = {}
     for item in args.bases:
@@ -30,6 +31,9 @@ def main(argv=None) -> str:
             reports[name] = None
     text = bases_table(reports)
     print(text)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text + '\n')
     return text
 
 

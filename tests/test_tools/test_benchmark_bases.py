@@ -16,7 +16,9 @@ def test_bases_table_lists_unfinished_bases(tmp_path):
     rows[1]['distal_err'], rows[2]['distal_err'] = 1.0, 0.6
     rows[2]['dAP_vs_base_flip'] = dict(diff=0.03, lo=0.01, hi=0.05)
     (tmp_path / 'a.json').write_text(json.dumps(dict(rows=dict(test=rows))))
-    text = bt.main([f'A={tmp_path / "a.json"}', f'B={tmp_path / "missing.json"}'])
+    text = bt.main([f'A={tmp_path / "a.json"}', f'B={tmp_path / "missing.json"}',
+                    '--out', str(tmp_path / 'bases.md')])
+    assert (tmp_path / 'bases.md').read_text() == text + '\n'
     lines = text.splitlines()
     assert lines[2].startswith('| A | 10.0 | 12.0 | +SCAI: 15.0 | +3.0 [+1.0, +5.0]')
     assert '(-40 %)' in lines[2]
