@@ -3,7 +3,7 @@
 The cache of a split holds, per instance (dataset order):
 
 - ``heatmaps`` (float32[N, K, h, w]): the base heatmaps of the plain pass;
-- ``heatmaps_flip`` (float32[N, K, h, w]): the flip-test average (MMPose's
+- ``heatmaps_flip`` (float32[N, K, h, w]): the flip-test average (``flip_average``:
   ``flip_heatmaps``, with the config's ``flip_mode``/``shift_heatmap``);
 - ``feats`` (float16[N, C_f, h, w]): the feature map f that feeds the base head's final
   layer (plain pass; spec §7: f from the unflipped pass);
@@ -22,8 +22,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 
-from mmpose.models.utils.tta import flip_heatmaps
-from mmpose_scai.models.utils import forward_with_features
+from mmpose_scai.models.utils import flip_average, forward_with_features
 
 META_ARRAYS = ('id', 'img_id', 'category_id', 'bbox_scores', 'bbox_scales',
                'input_center', 'input_scale', 'input_size', 'gt_keypoints', 'gt_visible')
@@ -92,10 +91,8 @@ def cache_split(model, loader, out_path: Optional[str], flip: bool = True,
             fs.append(f.half())
         if flip:
             hm_f, _ = forward_with_features(head, model.extract_feat(inputs.flip(-1)))
-            hm_f = flip_heatmaps(hm_f, flip_mode=test_cfg.get('flip_mode', 'heatmap'),
-                                 flip_indices=samples[0].metainfo['flip_indices'],
-                                 shift_heatmap=test_cfg.get('shift_heatmap', True))
-            hms_flip.append(((hm + hm_f) * 0.5).float())
+            hms_flip.append(flip_average(hm, hm_f, samples[0].metainfo['flip_indices'],
+                                         test_cfg, head.decoder).float())
         for s in samples:
             gi = s.gt_instances
             meta['id'].append(int(s.metainfo['id']))

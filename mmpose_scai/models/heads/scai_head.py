@@ -12,13 +12,12 @@ from torch import Tensor
 
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.models.heads import BaseHead, HeatmapHead
-from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
                                  Predictions)
 from ...chains import KeypointChains
 from ...structures import ChainInputs, ChainState, ChainTargets
-from ..utils import forward_with_features
+from ..utils import flip_average, forward_with_features
 
 COCO_METAINFO = dict(from_file='configs/_base_/datasets/coco.py')
 #: State-dict keys (below the head) that SCAI adds to its base: the refinement networks
@@ -113,27 +112,15 @@ class SCAIHead(BaseHead):
 
     def base_heatmaps(self, feats: Features, batch_data_samples: OptSampleList,
                       test_cfg: ConfigType) -> Tuple[Tensor, Tensor]:
-        """Base heatmaps, flip-averaged under ``flip_test``; f from the unflipped pass.
-
-        ``shift_heatmap`` comes from the (wrapped MMPose config's) ``test_cfg``; where
-        it is absent, it follows MMPose's configs: True, but False for a
-        ``UDPHeatmap`` codec (:meth:`default_shift_heatmap`).
-        """
+        """Base heatmaps, flip-averaged under ``flip_test`` (:func:`flip_average`,
+        with the wrapped MMPose config's ``test_cfg``); f from the unflipped pass."""
         if not test_cfg.get('flip_test', False):
             return self.base_forward(feats)
         assert isinstance(feats, list) and len(feats) == 2
         heatmaps, f = self.base_forward(feats[0])
-        flipped = flip_heatmaps(
-            self.base_forward(feats[1])[0],
-            flip_mode=test_cfg.get('flip_mode', 'heatmap'),
-            flip_indices=batch_data_samples[0].metainfo['flip_indices'],
-            shift_heatmap=test_cfg.get('shift_heatmap', self.default_shift_heatmap()))
-        return (heatmaps + flipped) * 0.5, f
-
-    def default_shift_heatmap(self) -> bool:
-        """MMPose's flip convention: its MSRA-heatmap configs shift the flipped
-        heatmap by one pixel, its UDP configs do not."""
-        return type(self.base_head.decoder).__name__ != 'UDPHeatmap'
+        return flip_average(heatmaps, self.base_forward(feats[1])[0],
+                            batch_data_samples[0].metainfo['flip_indices'], test_cfg,
+                            self.base_head.decoder), f
 
     # -------------------------------------------------------------- testing
     def enabled_chains(self) -> Tensor:

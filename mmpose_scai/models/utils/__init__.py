@@ -1,3 +1,7 @@
-from .heatmaps import forward_with_features, heatmap_peaks, render_gaussians, virtual_heatmaps
+from .heatmaps import (flip_average, forward_with_features, heatmap_peaks,
+                       render_gaussians, virtual_heatmaps)
 
-__all__ = ['forward_with_features', 'heatmap_peaks', 'render_gaussians', 'virtual_heatmaps']
+__all__ = [
+    'flip_average', 'forward_with_features', 'heatmap_peaks', 'render_gaussians',
+    'virtual_heatmaps'
+]

@@ -1,9 +1,11 @@
-"""Heatmap helpers: sub-pixel peaks, Gaussian rendering, virtual keypoints."""
-from typing import Optional, Tuple
+"""Heatmap helpers: sub-pixel peaks, Gaussian rendering, virtual keypoints, the
+wrapped head's forward with its features, the flip-test average."""
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from mmpose.models.utils.tta import flip_heatmaps
 from ...chains import KeypointChains
 
 
@@ -102,3 +104,18 @@ def forward_with_features(head: nn.Module, feats: Tuple[Tensor, ...]
     finally:
         hook.remove()
     return heatmaps, (captured[-1] if captured else None)
+
+
+def flip_average(heatmaps: Tensor, flipped: Tensor, flip_indices: Sequence[int],
+                 test_cfg: dict, decoder: Optional[object] = None) -> Tensor:
+    """The flip-test average of a heatmap head, Tensor[B, K, h, w].
+
+    ``flipped`` (the heatmaps of the mirrored input) is flipped back with the
+    ``flip_mode`` and ``shift_heatmap`` of ``test_cfg``. Without ``shift_heatmap`` it
+    follows MMPose's configs: MSRA-style codecs shift by one pixel, ``UDPHeatmap`` does
+    not.
+    """
+    shift = test_cfg.get('shift_heatmap', type(decoder).__name__ != 'UDPHeatmap')
+    back = flip_heatmaps(flipped, flip_mode=test_cfg.get('flip_mode', 'heatmap'),
+                         flip_indices=flip_indices, shift_heatmap=shift)
+    return (heatmaps + back) * 0.5
