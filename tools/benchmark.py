@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--quick', action='store_true',
                    help='smoke run: 64 images per split, 1 epoch per SCAI stage on 128 '
                    'images, 100 bootstrap resamples; reuses the real base checkpoints '
-                   'when there are any (else trains a tiny base for one short epoch)')
+                   'when there are any (else trains a tiny base for one short epoch); no '
+                   'anchor threshold (min_anchor_score=0)')
     p.add_argument('--base-config', default=None,
                    help='base config (default: the 6-epoch LSPET ResNet-18)')
     p.add_argument('--base-checkpoint', default=None,
@@ -105,6 +106,9 @@ def settings_from_args(args) -> Settings:
         s.base_epochs = 1
         s.base_cfg_options = {'train_dataloader.dataset.indices': 256,
                               'val_dataloader.dataset.indices': 64}
+        # a one-epoch base's heatmap maxima are all below the default anchor threshold:
+        # every chain would be masked and SCAI training would stop with nothing to learn
+        s.scai_cfg_options = {'model.head.refiner.min_anchor_score': 0.0}
         if s.lite is not None:
             s.lite = dict(prior_epochs=(2, 1), finetune_epochs=(2, 2, 1),
                           thresholds=(None, 0.3), latency_repeat=10)

@@ -16,8 +16,7 @@ from benchmarks.pipeline import BASE_CONFIG
 TINY_BASE = {'model.backbone.base_channels': 16, 'model.head.in_channels': 128,
              'model.head.deconv_out_channels': (32, 32, 32)}
 TINY_SCAI = {'model.backbone.base_channels': 16, 'model.head.base_head.in_channels': 128,
-             'model.head.base_head.deconv_out_channels': (32, 32, 32),
-             'model.head.refiner.min_anchor_score': 0.0}
+             'model.head.base_head.deconv_out_channels': (32, 32, 32)}
 
 
 def cli_options(options: dict) -> list:
