@@ -10,7 +10,8 @@ Example:
 The SCAI model on the frozen BlazePose-GHUM base takes its Results from the BlazePose
 benchmark report (``--blazepose-report``, default ``docs/benchmarks_blazepose.json``, used
 when it exists); its Weights are the shipped refiner (rebuild a loadable checkpoint with
-``mmpose_scai.utils.scai_checkpoint``).
+``mmpose_scai.utils.scai_checkpoint``). The 20-epoch ResNet-18 base and SCAI on it take
+theirs from ``--r18-20e-report`` (default ``docs/benchmarks_r18-20e.json``).
 """
 import argparse
 import json
@@ -29,6 +30,14 @@ MODELS = [
     (BASE_CFG, 'SimpleBaseline2D-LSPET', ['SimpleBaseline2D', 'ResNet'], 'base'),
     (SCAI_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI'], '+SCAI'),
     (LITE_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI-Lite'], '+SCAI-Lite'),
+]
+BASE_20E_CFG = ('configs/body_2d_keypoint/topdown_heatmap/lspet/'
+                'td-hm_res18_1xb32-20e_lspet-128x96.py')
+# models of the 20-epoch base's benchmark: (config, collection, architecture, row, name)
+R18_20E_MODELS = [
+    (BASE_20E_CFG, 'SimpleBaseline2D-LSPET', ['SimpleBaseline2D', 'ResNet'], 'base', None),
+    (SCAI_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI'], '+SCAI',
+     'td-hm_res18_scai-1xb32-6e_lspet-128x96_on-20e-base'),
 ]
 BLAZE_SCAI_CFG = ('configs/body_2d_keypoint/scai/lspet/'
                   'td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256.py')
@@ -89,7 +98,8 @@ def _model(report: Dict, config: str, collection: str, arch: List[str], row_name
     return model
 
 
-def lspet_metafile(report: Dict, blaze_report: Optional[Dict] = None) -> Dict:
+def lspet_metafile(report: Dict, blaze_report: Optional[Dict] = None,
+                   r18_20e_report: Optional[Dict] = None) -> Dict:
     """The LSPET metafile as a dict, Results filled from a benchmark report.
 
     Args:
@@ -97,6 +107,8 @@ def lspet_metafile(report: Dict, blaze_report: Optional[Dict] = None) -> Dict:
             ``variant.name`` and COCO-style metrics).
         blaze_report: The same for the BlazePose base (``make benchmark-blazepose``);
             None: its models are listed without Results.
+        r18_20e_report: The same for the 20-epoch ResNet-18 base
+            (``make benchmark-r18-20e``); None: its models are listed without Results.
 
     Returns:
         dict: ``Collections`` and ``Models`` in MMPose's metafile layout; a model
@@ -104,6 +116,12 @@ def lspet_metafile(report: Dict, blaze_report: Optional[Dict] = None) -> Dict:
     """
     models = [_model(report, config, collection, arch, row_name, DATASETS)
               for config, collection, arch, row_name in MODELS]
+    for config, collection, arch, row_name, name in R18_20E_MODELS:
+        model = _model(r18_20e_report or {}, config, collection, arch, row_name, DATASETS)
+        if name:
+            model['Name'] = name
+            model['Metadata']['Base'] = BASE_20E_CFG
+        models.append(model)
     for config, collection, arch, row_name, weights in BLAZE_MODELS:
         model = _model(blaze_report or {}, config, collection, arch, row_name,
                        BLAZE_DATASETS)
@@ -123,22 +141,28 @@ def dump(metafile: Dict) -> str:
                                    width=100)
 
 
+def _load_if_there(path: str) -> Optional[Dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--report', default=osp.join('docs', 'benchmarks.json'))
     parser.add_argument('--blazepose-report',
                         default=osp.join('docs', 'benchmarks_blazepose.json'))
+    parser.add_argument('--r18-20e-report',
+                        default=osp.join('docs', 'benchmarks_r18-20e.json'))
     parser.add_argument('--out', default=METAFILE)
     args = parser.parse_args(argv)
     path = args.report if osp.isabs(args.report) else osp.join(REPO, args.report)
     with open(path) as f:
         report = json.load(f)
-    blaze = osp.join(REPO, args.blazepose_report)  # an absolute path stays as it is
-    blaze_report = None
-    if osp.isfile(blaze):
-        with open(blaze) as f:
-            blaze_report = json.load(f)
-    text = dump(lspet_metafile(report, blaze_report))
+    optional = [_load_if_there(osp.join(REPO, p))  # an absolute path stays as it is
+                for p in (args.blazepose_report, args.r18_20e_report)]
+    text = dump(lspet_metafile(report, *optional))
     out = args.out if osp.isabs(args.out) else osp.join(REPO, args.out)
     with open(out, 'w') as f:
         f.write(text)

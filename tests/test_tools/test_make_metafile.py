@@ -68,3 +68,17 @@ def test_blazepose_model_from_its_own_report(tmp_path):
     mm.main(['--report', str(tmp_path / 'r.json'), '--blazepose-report',
              str(tmp_path / 'b.json'), '--out', str(tmp_path / 'm.yml')])
     assert 'AP: 0.41' in (tmp_path / 'm.yml').read_text()
+
+
+def test_twenty_epoch_base_from_its_own_report():
+    report = dict(rows=dict(test=[_row('+SCAI', 0.2)]))
+    r20 = dict(finished='2030-01-03 00:00 UTC',
+               rows=dict(test=[_row('base', 0.3), _row('+SCAI', 0.31)]))
+    models = {m['Name']: m for m in
+              yaml.safe_load(mm.dump(mm.lspet_metafile(report, None, r20)))['Models']}
+    assert models['td-hm_res18_1xb32-20e_lspet-128x96']['Results'][0]['Metrics']['AP'] == 0.3
+    on20 = models['td-hm_res18_scai-1xb32-6e_lspet-128x96_on-20e-base']
+    assert on20['Results'][0]['Metrics']['AP'] == 0.31
+    assert on20['Config'] == mm.SCAI_CFG and on20['Metadata']['Base'] == mm.BASE_20E_CFG
+    assert models['td-hm_res18_scai-1xb32-6e_lspet-128x96']['Results'][0]['Metrics'][
+        'AP'] == 0.2
