@@ -35,10 +35,11 @@ benchmark: venv
 
 # The same benchmark on a longer-trained base: ResNet-18, 20 epochs (docs/benchmarks_r18-20e*).
 R18_20E := configs/body_2d_keypoint/topdown_heatmap/lspet/td-hm_res18_1xb32-20e_lspet-128x96.py
+R18_20E_SCAI := configs/body_2d_keypoint/scai/lspet/td-hm_res18-20e_scai-1xb32-6e_lspet-128x96.py
 
 benchmark-r18-20e: venv
-	$(PY) tools/benchmark.py --base-config $(R18_20E) --work-dir work_dirs/benchmark-r18-20e \
-		--curve-test --docs --docs-name benchmarks_r18-20e
+	$(PY) tools/benchmark.py --base-config $(R18_20E) --scai-config $(R18_20E_SCAI) \
+		--work-dir work_dirs/benchmark-r18-20e --curve-test --docs --docs-name benchmarks_r18-20e
 
 # The same benchmark on the frozen BlazePose-GHUM heavy base (docs/benchmarks_blazepose.md):
 # fetches and converts the model first; SCAI trains on the base's features cached once per

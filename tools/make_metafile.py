@@ -33,11 +33,12 @@ MODELS = [
 ]
 BASE_20E_CFG = ('configs/body_2d_keypoint/topdown_heatmap/lspet/'
                 'td-hm_res18_1xb32-20e_lspet-128x96.py')
-# models of the 20-epoch base's benchmark: (config, collection, architecture, row, name)
+SCAI_20E_CFG = ('configs/body_2d_keypoint/scai/lspet/'
+                'td-hm_res18-20e_scai-1xb32-6e_lspet-128x96.py')
+# models of the 20-epoch base's benchmark: (config, collection, architecture, row)
 R18_20E_MODELS = [
-    (BASE_20E_CFG, 'SimpleBaseline2D-LSPET', ['SimpleBaseline2D', 'ResNet'], 'base', None),
-    (SCAI_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI'], '+SCAI',
-     'td-hm_res18_scai-1xb32-6e_lspet-128x96_on-20e-base'),
+    (BASE_20E_CFG, 'SimpleBaseline2D-LSPET', ['SimpleBaseline2D', 'ResNet'], 'base'),
+    (SCAI_20E_CFG, 'SCAI-LSPET', ['SimpleBaseline2D', 'ResNet', 'SCAI'], '+SCAI'),
 ]
 BLAZE_SCAI_CFG = ('configs/body_2d_keypoint/scai/lspet/'
                   'td-hm_blazepose-ghum-heavy_scai-1xb32-6e_lspet-256x256.py')
@@ -116,12 +117,8 @@ def lspet_metafile(report: Dict, blaze_report: Optional[Dict] = None,
     """
     models = [_model(report, config, collection, arch, row_name, DATASETS)
               for config, collection, arch, row_name in MODELS]
-    for config, collection, arch, row_name, name in R18_20E_MODELS:
-        model = _model(r18_20e_report or {}, config, collection, arch, row_name, DATASETS)
-        if name:
-            model['Name'] = name
-            model['Metadata']['Base'] = BASE_20E_CFG
-        models.append(model)
+    models += [_model(r18_20e_report or {}, config, collection, arch, row_name, DATASETS)
+               for config, collection, arch, row_name in R18_20E_MODELS]
     for config, collection, arch, row_name, weights in BLAZE_MODELS:
         model = _model(blaze_report or {}, config, collection, arch, row_name,
                        BLAZE_DATASETS)
